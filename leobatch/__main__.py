@@ -1,0 +1,5 @@
+"""``python -m leobatch``."""
+
+from leobatch.cli import main
+
+main()

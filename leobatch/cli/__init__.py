@@ -1,0 +1,80 @@
+"""The ``leobatch`` command line.
+
+Subcommands live one per module in this package and are imported only when invoked, so that
+``leobatch --help`` stays fast. Each module exposes ``command``, a ``click.Command``.
+Only this package maps errors to exit codes: 0 ok, 1 error, 2 usage, 3 failed jobs, 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from leobatch._version import __version__
+
+__all__ = ["main"]
+
+#: name -> (module, one-line help shown by ``leobatch --help`` without importing the module)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("leobatch.cli.validate", "Check a recipe and report every mistake at once."),
+    "plan": ("leobatch.cli.plan", "Expand and price a recipe: the cost preview before a run."),
+    "run": ("leobatch.cli.run", "Render a recipe or a saved plan, resuming where it stopped."),
+    "status": ("leobatch.cli.status", "Summarise a recipe's run journal."),
+    "catalog": (
+        "leobatch.cli.catalog",
+        "List models, styles, video styles, motion controls, elements.",
+    ),
+    "balance": ("leobatch.cli.balance", "Show the account's credits, slots and renewal date."),
+    "emulator": ("leobatch.cli.emulator", "Serve the offline Leonardo API emulator."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, (module, _) in COMMANDS.items() if _available(module)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None or not _available(entry[0]):
+            return None
+        command = importlib.import_module(entry[0]).command
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, COMMANDS[n][1]) for n in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _available(module: str) -> bool:
+    from importlib.util import find_spec
+
+    return find_spec(module) is not None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="leobatch")
+def cli() -> None:
+    """Render image and video asset sets with the Leonardo.ai API from YAML recipes.
+
+    Validate and price a recipe before a credit is spent, then run it within the account's
+    limits, journaled so that an interrupted run resumes without paying twice.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point: run the CLI and turn outcomes into exit codes."""
+    from leobatch.cli._errors import run_main
+
+    return run_main(cli, argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
