@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["Input", "Job", "Plan", "Upstream"]
+__all__ = ["UPSTREAM_TEXT", "Input", "Job", "Kind", "Plan", "Upstream"]
+
+#: Stands for an upstream improve-prompt's text in a rendered template until run time.
+UPSTREAM_TEXT = "\u2063{upstream.text}\u2063"
 
 #: Every job kind of DESIGN section 5.
 Kind = Literal[
@@ -46,12 +49,15 @@ class Input:
     - ``"upstream"``: the id of the upstream output (a generated image id, a variation id or,
       for video upscale, the upstream generation id; see ``id_kind``);
     - ``"file"``: the init-image id of a local file, uploaded once per account (``path`` is
-      relative to the recipe's folder, ``sha256`` its content hash).
+      relative to the recipe's folder, ``sha256`` its content hash);
+    - ``"upstream-text"``: the text an upstream ``improve-prompt`` job returned. At plan time the
+      template was rendered with ``UPSTREAM_TEXT`` standing for that text; the run engine
+      replaces the marker inside the string at ``field`` (``id_kind`` is ``None``).
     """
 
     field: str
-    source: Literal["upstream", "file"]
-    id_kind: Literal["generated-image", "variation", "generation", "init-image"]
+    source: Literal["upstream", "file", "upstream-text"]
+    id_kind: Literal["generated-image", "variation", "generation", "init-image"] | None
     path: str | None = None
     sha256: str | None = None
 
