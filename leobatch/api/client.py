@@ -1,0 +1,351 @@
+"""The async Leonardo API client: the only place the wire format is spoken.
+
+One ``httpx.AsyncClient`` per :class:`LeonardoClient`, anyio only (runs on asyncio and trio).
+Failures are translated into :mod:`leobatch.errors` at this edge. Idempotent calls (reads,
+``/me``, the pricing calculator, uploads) are retried on 429 and transient errors with
+:func:`delay_s`; creates never are, because a create whose answer was lost may still have been
+charged: the scheduler reconciles it against the generation list before trying again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import anyio
+import httpx
+
+from leobatch.api._backoff import RetryPolicy, delay_s
+from leobatch.api._config import DEFAULT_BASE_URL, check_base_url, check_key, settings_from_env
+from leobatch.api._models import (
+    Account,
+    Created,
+    Element,
+    GeneratedImage,
+    Generation,
+    ImprovedPrompt,
+    InitImage,
+    PlatformModel,
+    Variation,
+    parse_account,
+    parse_created,
+    parse_element,
+    parse_generation,
+    parse_init_image,
+    parse_platform_model,
+    parse_variation,
+)
+from leobatch.api._scalars import as_int, as_list, as_map, as_str
+from leobatch.api._translate import error_from_response, error_from_transport
+from leobatch.api.wire import ENDPOINTS
+from leobatch.errors import ApiError, NotFoundError, PricingError, RateLimitedError, TransientError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Account",
+    "Created",
+    "Element",
+    "GeneratedImage",
+    "Generation",
+    "ImprovedPrompt",
+    "InitImage",
+    "LeonardoClient",
+    "PlatformModel",
+    "RetryPolicy",
+    "Variation",
+    "delay_s",
+]
+
+log = logging.getLogger("leobatch.api")
+
+_UPLOAD_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+}
+
+
+class LeonardoClient:
+    """Async client: one httpx.AsyncClient; the only place the wire format is spoken.
+
+    Use it as ``async with LeonardoClient.from_env() as client: ...``. The key is sent only
+    as the ``Authorization`` header of API requests; it is in no message, log line or repr.
+    ``transport`` lets tests run in-process (``httpx.ASGITransport``); with one, any base URL
+    is accepted, since nothing leaves the process.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 64,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._key = check_key(api_key)
+        self.base_url = base_url.rstrip("/") if transport is not None else check_base_url(base_url)
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._rng = rng if rng is not None else random.Random()
+        self._auth = {"Authorization": f"Bearer {self._key}"}
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s),
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    @classmethod
+    def from_env(cls, **kw: Any) -> LeonardoClient:
+        """A client for ``LEONARDO_API_KEY`` at ``LEONARDO_API_BASE_URL`` (or the real API)."""
+        api_key, base_url = settings_from_env()
+        return cls(api_key, base_url, **kw)
+
+    def __repr__(self) -> str:
+        return f"LeonardoClient(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> LeonardoClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    async def _send_once(
+        self, method: str, url: str, what: str, *, auth: bool = True, **kw: Any
+    ) -> httpx.Response:
+        headers = self._auth if auth else None
+        try:
+            response = await self._http.request(method, url, headers=headers, **kw)
+        except httpx.HTTPError as e:
+            error = error_from_transport(what, e, self._key)
+            log.debug("%s: %s", what, error)
+            # the cause's text could quote the key (a header httpx refused): drop it if so
+            raise error from (None if self._key in str(e) else e)
+        log.debug("%s -> %d", what, response.status_code)
+        if response.is_success:
+            return response
+        raise error_from_response(
+            what, response.status_code, response.content, response.headers, self._key
+        )
+
+    async def _send(
+        self, method: str, url: str, what: str, *, idempotent: bool, **kw: Any
+    ) -> tuple[httpx.Response, int]:
+        """The response and how many tries it took, retrying idempotent calls per ``retry``."""
+        attempts = self.retry.attempts if idempotent else 1
+        for attempt in range(attempts):
+            try:
+                return await self._send_once(method, url, what, **kw), attempt + 1
+            except (RateLimitedError, TransientError) as e:
+                retry_after = e.retry_after_s if isinstance(e, RateLimitedError) else None
+                too_long = retry_after is not None and retry_after > self.retry.max_retry_after_s
+                if attempt + 1 >= attempts or too_long:
+                    raise
+                policy = self.retry
+                wait = delay_s(
+                    attempt, retry_after, self._rng, base_s=policy.base_s, cap_s=policy.cap_s
+                )
+                log.debug("%s: retry %d in %.2f s after: %s", what, attempt + 1, wait, e)
+                await anyio.sleep(wait)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def _call(
+        self, method: str, path: str, *, idempotent: bool, **kw: Any
+    ) -> tuple[Mapping[str, Any], int]:
+        what = f"{method} {path}"
+        response, tries = await self._send(
+            method, self.base_url + path, what, idempotent=idempotent, **kw
+        )
+        try:
+            data = response.json()
+        except (ValueError, UnicodeDecodeError) as e:
+            # a 2xx whose body does not parse was cut short: what happened is unknown
+            raise TransientError(f"{what}: the response is not JSON", status=200) from e
+        if not isinstance(data, Mapping):
+            raise TransientError(f"{what}: the response is not a JSON object", status=200)
+        return data, tries
+
+    async def _get(self, path: str, **kw: Any) -> Mapping[str, Any]:
+        data, _ = await self._call("GET", path, idempotent=True, **kw)
+        return data
+
+    # -- account, models, elements -----------------------------------------------------------
+
+    async def me(self) -> Account:
+        """The account behind the key: credits, slots, renewal date."""
+        details = as_list((await self._get("/me")).get("user_details"))
+        if not details:
+            raise ApiError("GET /me: the response has no user_details")
+        return parse_account(as_map(details[0]))
+
+    async def platform_models(self) -> tuple[PlatformModel, ...]:
+        """The platform models the API offers (``GET /platformModels``)."""
+        data = await self._get("/platformModels")
+        return tuple(parse_platform_model(as_map(m)) for m in as_list(data.get("custom_models")))
+
+    async def elements(self) -> tuple[Element, ...]:
+        """The platform elements (LoRAs) (``GET /elements``)."""
+        data = await self._get("/elements")
+        return tuple(parse_element(as_map(e)) for e in as_list(data.get("loras")))
+
+    # -- creates -----------------------------------------------------------------------------
+
+    async def create(self, endpoint: str, body: Mapping[str, Any]) -> Created:
+        """POST ``body`` to a create endpoint (a ``wire.ENDPOINTS`` key). Never retried."""
+        spec = ENDPOINTS.get(endpoint)
+        if spec is None:
+            raise ValueError(f"not a create endpoint: {endpoint!r}")
+        data, _ = await self._call("POST", spec.path, idempotent=False, json=dict(body))
+        job = data.get(spec.response_key)
+        if not isinstance(job, Mapping):
+            raise TransientError(f"POST {spec.path}: the response has no {spec.response_key}")
+        created = parse_created(job, spec.job_id_field)
+        if spec.job_id_field and not created.id:
+            raise TransientError(f"POST {spec.path}: the response has no {spec.job_id_field}")
+        return created
+
+    async def improve_prompt(
+        self, prompt: str, *, instructions: str | None = None, is_video: bool = False
+    ) -> ImprovedPrompt:
+        """``POST /prompt/improve`` (edit mode with ``instructions``); costs credits: no retry."""
+        body: dict[str, Any] = {"prompt": prompt}
+        if instructions is not None:
+            body["promptInstructions"] = instructions
+        if is_video:
+            body["isVideo"] = True
+        created = await self.create("/prompt/improve", body)
+        if created.text is None:
+            raise TransientError("POST /prompt/improve: the response has no prompt")
+        return ImprovedPrompt(text=created.text, credits=created.credits)
+
+    # -- status ------------------------------------------------------------------------------
+
+    async def get_generation(self, generation_id: str) -> Generation | None:
+        """A generation, or ``None`` if the API does not know the id."""
+        data = await self._get(f"/generations/{_seg(generation_id)}")
+        obj = data.get("generations_by_pk")
+        return parse_generation(obj) if isinstance(obj, Mapping) else None
+
+    async def list_generations(
+        self, user_id: str, *, offset: int = 0, limit: int = 50
+    ) -> tuple[Generation, ...]:
+        """One page of the user's generations, newest first."""
+        data = await self._get(
+            f"/generations/user/{_seg(user_id)}", params={"offset": offset, "limit": limit}
+        )
+        return tuple(parse_generation(as_map(g)) for g in as_list(data.get("generations")))
+
+    async def get_variation(self, variation_id: str) -> Variation | None:
+        """A variation job (``GET /variations/{id}``), or ``None`` if unknown."""
+        data = await self._get(f"/variations/{_seg(variation_id)}")
+        return _first_variation(data.get("generated_image_variation_generic"))
+
+    async def get_motion_variation(self, variation_id: str) -> Variation | None:
+        """A video upscale job (``GET /motion-variations/{id}``), or ``None`` if unknown."""
+        data = await self._get(f"/motion-variations/{_seg(variation_id)}")
+        return _first_variation(data.get("generated_image_variation_motion"))
+
+    async def delete_generation(self, generation_id: str) -> None:
+        """Delete a generation; :class:`NotFoundError` if the API does not know it."""
+        await self._delete(f"/generations/{_seg(generation_id)}", "delete_generations_by_pk")
+
+    # -- init images -------------------------------------------------------------------------
+
+    async def upload_init_image(self, data: bytes, extension: str) -> str:
+        """Upload an image (png, jpg, jpeg, webp) in two steps; its init-image id.
+
+        Step 1 asks ``/init-image`` for a presigned POST (``fields`` is a JSON string); step 2
+        posts the fields and the file there *without* the API key (S3 refuses it: 403).
+        """
+        ext = extension.lower().lstrip(".")
+        step_1, _ = await self._call(
+            "POST", "/init-image", idempotent=True, json={"extension": ext}
+        )
+        upload = as_map(step_1.get("uploadInitImage"))
+        image_id, url = as_str(upload.get("id")), as_str(upload.get("url"))
+        if not image_id or not url:
+            raise ApiError("POST /init-image: the response has no id or url")
+        fields = _upload_fields(upload.get("fields"))
+        content_type = _UPLOAD_TYPES.get(ext, "application/octet-stream")
+        files = {"file": (f"{image_id}.{ext}", data, content_type)}
+        host = httpx.URL(url).host
+        await self._send(
+            "POST", url, f"POST presigned upload ({host})", idempotent=True, auth=False,
+            data=fields, files=files,
+        )  # fmt: skip
+        return image_id
+
+    async def get_init_image(self, image_id: str) -> InitImage | None:
+        """An uploaded init image, or ``None`` if unknown."""
+        data = await self._get(f"/init-image/{_seg(image_id)}")
+        obj = data.get("init_images_by_pk")
+        return parse_init_image(obj) if isinstance(obj, Mapping) else None
+
+    async def delete_init_image(self, image_id: str) -> None:
+        """Delete an uploaded init image; :class:`NotFoundError` if the API does not know it."""
+        await self._delete(f"/init-image/{_seg(image_id)}", "delete_init_images_by_pk")
+
+    # -- pricing -----------------------------------------------------------------------------
+
+    async def price(self, service: str, params: Mapping[str, Any]) -> int:
+        """Credits the pricing calculator quotes for ``service`` with ``params`` (free, retried)."""
+        body = {"service": service, "serviceParams": {service: dict(params)}}
+        data, _ = await self._call("POST", "/pricing-calculator", idempotent=True, json=body)
+        result = as_map(data.get("calculateProductionApiServiceCost"))
+        cost = as_int(result.get("cost"))
+        if cost is None:
+            raise PricingError(
+                f"POST /pricing-calculator: no integral cost for {service}: {result.get('cost')!r}"
+            )
+        return cost
+
+    async def _delete(self, path: str, key: str) -> None:
+        data, tries = await self._call("DELETE", path, idempotent=True)
+        # after a retried DELETE, "not found" only means an earlier try already deleted it
+        if not isinstance(data.get(key), Mapping) and tries == 1:
+            raise NotFoundError(f"DELETE {path}: no such id", status=200)
+
+
+def _seg(value: str) -> str:
+    """``value`` as one path segment: ids are never allowed to add ``/`` or ``?``."""
+    if not value or any(c in value for c in "/?#%") or value in {".", ".."}:
+        raise ValueError(f"not an id: {value!r}")
+    return value
+
+
+def _first_variation(value: Any) -> Variation | None:
+    items = as_list(value)
+    if not items and isinstance(value, Mapping):
+        items = [value]  # tolerate a future object-shaped answer
+    return parse_variation(as_map(items[0])) if items else None
+
+
+def _upload_fields(value: Any) -> dict[str, str]:
+    """The presigned POST's fields: a JSON string by the API, tolerated as an object."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as e:
+            raise ApiError("POST /init-image: fields is not JSON") from e
+    return {str(k): str(v) for k, v in as_map(value).items()}
