@@ -1,0 +1,223 @@
+"""``leobatch run``: render a recipe (or a saved plan) within the account's limits."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+
+from leobatch.cli._errors import EXIT_ERROR, EXIT_FAILED_JOBS, EXIT_INTERRUPTED, EXIT_OK
+
+#: Time scale of the embedded emulator: a 6 s image job takes about 0.12 s.
+EMBEDDED_TIME_SCALE = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class _Args:
+    target: Path
+    emulator: bool
+    yes: bool
+    json_lines: bool
+    max_jobs: int
+    refresh_prices: bool
+    allow_unknown_prices: bool
+
+
+@click.command(
+    epilog="Exit codes: 0 all done, 1 error, 2 usage, 3 finished with failed jobs, 130 interrupted."
+)
+@click.argument("target", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--emulator",
+    is_flag=True,
+    help="Render on an embedded offline emulator of the API: no key, no cost, fast clock.",
+)
+@click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed off a terminal)."
+)
+@click.option("--json", "json_lines", is_flag=True, help="Print progress as JSON lines.")
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Refuse recipes that expand to more jobs than this.",
+)
+@click.option("--refresh-prices", is_flag=True, help="Ignore cached calculator prices.")
+@click.option(
+    "--allow-unknown-prices",
+    is_flag=True,
+    help="Run even when some jobs have no known price (they are not counted in the budget).",
+)
+def command(
+    target: Path,
+    emulator: bool,
+    yes: bool,
+    json_lines: bool,
+    max_jobs: int,
+    refresh_prices: bool,
+    allow_unknown_prices: bool,
+) -> int:
+    """Render TARGET, a recipe or a plan saved by `leobatch plan -o`.
+
+    Jobs already rendered are skipped; an interrupted run resumes where it stopped, without
+    paying twice. The first Ctrl-C stops submitting and waits for jobs in flight; a second
+    exits at once (the journal already holds every remote id).
+
+    The key comes from LEONARDO_API_KEY and the API from LEONARDO_API_BASE_URL, unless
+    --emulator is given.
+    """
+    if not yes and not sys.stdin.isatty():
+        raise click.UsageError("not on a terminal: add --yes to run without confirmation")
+    args = _Args(target, emulator, yes, json_lines, max_jobs, refresh_prices, allow_unknown_prices)
+    return anyio.run(_main, args)
+
+
+async def _main(args: _Args) -> int:
+    from leobatch.api.client import LeonardoClient
+    from leobatch.errors import BudgetError, PricingError
+    from leobatch.pricing.calculator import PriceCache, price_online
+    from leobatch.run.engine import RunOptions, run_plan
+    from leobatch.run.journal import Journal
+
+    saved = None
+    if args.target.suffix.lower() == ".json":
+        from leobatch.planfile import load_plan
+
+        saved = load_plan(args.target, max_jobs=args.max_jobs)
+        plan = saved.plan
+    else:
+        from leobatch.plan import expand_plan
+        from leobatch.recipe import load_recipe
+
+        plan = expand_plan(load_recipe(args.target), max_jobs=args.max_jobs)
+
+    with _api_endpoint(args.emulator) as (base_url, api_key, time_scale):
+        async with _client(LeonardoClient, base_url, api_key) as client:
+            account = await client.me()
+            if saved is not None:
+                priced = saved
+            else:
+                cache = None if args.emulator else PriceCache()
+                priced = await price_online(plan, client, cache=cache, refresh=args.refresh_prices)
+            if priced.unknown_jobs and not args.allow_unknown_prices:
+                raise PricingError(
+                    f"{priced.unknown_jobs} jobs have no known price; "
+                    f"add --allow-unknown-prices to run them anyway"
+                )
+            _check_money(priced.total, plan.budget_credits, account.credits, BudgetError)
+            _echo_plan(priced, account.credits, args.json_lines)
+            if not args.yes:
+                confirmed = await anyio.to_thread.run_sync(
+                    lambda: click.confirm("Render it?", default=False)
+                )
+                if not confirmed:
+                    click.echo("Nothing was submitted.")
+                    return EXIT_OK
+            options = RunOptions(time_scale=time_scale)
+            with Journal.open(plan.output_dir) as journal:
+                from leobatch.cli._progress import reporter_for, summary_lines
+
+                reporter = reporter_for(
+                    plan, json_lines=args.json_lines, credits_planned=priced.total
+                )
+                stop = anyio.Event()
+                hard = _HardStop()
+                with reporter:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(_watch_signals, stop, hard, tg.cancel_scope)
+                        result = await run_plan(
+                            priced, client, journal, options=options, on_event=reporter, stop=stop
+                        )
+                        tg.cancel_scope.cancel()
+                if hard.fired:
+                    return EXIT_INTERRUPTED
+    if not args.json_lines:
+        for line in summary_lines(
+            {
+                "jobs": result.jobs,
+                "complete": result.complete,
+                "failed": result.failed,
+                "pending": result.pending,
+                "credits_charged": result.credits_charged,
+                "missing_downloads": result.missing_downloads,
+                "stop_reason": result.stop_reason,
+            }
+        ):
+            click.echo(line)
+        click.echo(f"Manifest: {plan.output_dir / 'manifest.json'}")
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if result.failed or result.missing_downloads:
+        return EXIT_FAILED_JOBS
+    if result.pending:
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+class _HardStop:
+    fired = False
+
+
+async def _watch_signals(stop: anyio.Event, hard: _HardStop, scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            if not stop.is_set():
+                click.echo(
+                    "Stopping: no new jobs are submitted; waiting for jobs in flight "
+                    "(Ctrl-C again to exit now; the journal keeps every remote id).",
+                    err=True,
+                )
+                stop.set()
+            else:
+                hard.fired = True
+                scope.cancel()
+                return
+
+
+@contextmanager
+def _api_endpoint(emulator: bool) -> Iterator[tuple[str | None, str | None, float]]:
+    """(base URL, key, time scale): an embedded emulator's, or None to use the environment."""
+    if not emulator:
+        yield None, None, 1.0
+        return
+    from leobatch.emulator import EmulatorConfig, serve_in_thread
+
+    config = EmulatorConfig(time_scale=EMBEDDED_TIME_SCALE, credits=1_000_000)
+    with serve_in_thread(config) as base_url:
+        yield base_url, str(uuid.uuid4()), EMBEDDED_TIME_SCALE
+
+
+@asynccontextmanager
+async def _client(cls: Any, base_url: str | None, api_key: str | None) -> AsyncIterator[Any]:
+    client = cls.from_env() if base_url is None else cls(api_key, base_url)
+    async with client:
+        yield client
+
+
+def _check_money(
+    total: int, budget: int | None, balance: int | None, error: type[Exception]
+) -> None:
+    if budget is not None and total > budget:
+        raise error(f"the plan costs {total} credits, above the recipe's budget of {budget}")
+    if balance is not None and total > balance:
+        raise error(f"the plan costs {total} credits, above the account balance of {balance}")
+
+
+def _echo_plan(priced: Any, balance: int | None, json_lines: bool) -> None:
+    if json_lines:
+        return
+    plan = priced.plan
+    unknown = f" ({priced.unknown_jobs} jobs of unknown price)" if priced.unknown_jobs else ""
+    click.echo(
+        f"{plan.recipe_name}: {len(plan.jobs)} jobs, {plan.outputs} outputs, "
+        f"{priced.total} credits{unknown}; balance {balance if balance is not None else 'unknown'}."
+    )
