@@ -138,7 +138,8 @@ class LeonardoClient:
         try:
             response = await self._http.request(method, url, headers=headers, **kw)
         except httpx.HTTPError as e:
-            error = error_from_transport(what, e, self._key)
+            where = httpx.URL(url).netloc.decode("ascii", "replace")
+            error = error_from_transport(f"{what} ({where})", e, self._key)
             log.debug("%s: %s", what, error)
             # the cause's text could quote the key (a header httpx refused): drop it if so
             raise error from (None if self._key in str(e) else e)

@@ -122,6 +122,7 @@ async def test_client_survives_a_drifted_server() -> None:
     """Through the real client: a server that grew fields and enum values still parses."""
 
     def server(request: httpx.Request) -> httpx.Response:
+        body: dict[str, Any]
         if request.url.path.endswith("/generations/g-1"):
             body = {"generations_by_pk": DRIFTED_GENERATION, "extensions": {"cost": 1}}
         else:

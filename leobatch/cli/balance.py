@@ -1,0 +1,59 @@
+"""``leobatch balance``: the account's API credits, concurrency slots and renewal date."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import click
+
+from leobatch.api.client import Account, LeonardoClient
+
+__all__ = ["account_json", "command", "format_account"]
+
+
+def format_account(account: Account) -> str:
+    """The human-readable balance, one fact per line."""
+    name = account.username or "(no username)"
+    slots = "unknown" if account.slots is None else str(account.slots)
+    rows = [
+        ("account", f"{name} ({account.user_id})"),
+        ("credits", f"{account.credits:,}"),
+        ("  paid", f"{account.paid_credits:,}"),
+        ("  subscription", f"{account.subscription_credits:,}"),
+        ("slots", slots),
+        ("renewal date", account.renewal_date or "none"),
+    ]
+    return "\n".join(f"{label:<16}{value}" for label, value in rows)
+
+
+def account_json(account: Account) -> dict[str, object]:
+    """The balance as ``--json`` prints it."""
+    return {
+        "user_id": account.user_id,
+        "username": account.username,
+        "credits": account.credits,
+        "paid_credits": account.paid_credits,
+        "subscription_credits": account.subscription_credits,
+        "slots": account.slots,
+        "renewal_date": account.renewal_date,
+    }
+
+
+async def _fetch() -> Account:
+    async with LeonardoClient.from_env() as client:
+        return await client.me()
+
+
+@click.command("balance")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def command(as_json: bool) -> None:
+    """Show the account's credits (paid + subscription), slots and renewal date.
+
+    Reads LEONARDO_API_KEY and LEONARDO_API_BASE_URL.
+    """
+    account = anyio.run(_fetch)
+    if as_json:
+        click.echo(json.dumps(account_json(account), sort_keys=True))
+    else:
+        click.echo(format_account(account))
