@@ -36,11 +36,11 @@ _RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 @dataclass(frozen=True, slots=True)
 class Downloaded:
-    """A verified file in place: its sha256, size in bytes, media type, and whether it was fetched
-    (``False`` when the file already there had the expected sha256)."""
+    """A verified file in place: its sha256, size in ``bytes``, media type, and whether it was
+    fetched (``False`` when the file already there had the expected sha256)."""
 
     sha256: str
-    size: int
+    bytes: int
     media_type: str
     fetched: bool = True
 
@@ -119,7 +119,7 @@ async def _fetch_once(
             tmp.unlink(missing_ok=True)
     finally:
         await response.aclose()
-    return Downloaded(sha256=sha256, size=size, media_type=media_type)
+    return Downloaded(sha256=sha256, bytes=size, media_type=media_type)
 
 
 def _check_length(response: httpx.Response) -> None:

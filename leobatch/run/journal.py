@@ -78,7 +78,8 @@ SCHEMA = (
     """CREATE TABLE attempts (
         job_key TEXT NOT NULL REFERENCES jobs (key), attempt INTEGER NOT NULL,
         status TEXT NOT NULL, remote_id TEXT, started_at REAL NOT NULL, ended_at REAL,
-        error TEXT, credits_charged INTEGER, PRIMARY KEY (job_key, attempt))""",
+        error TEXT, credits_charged INTEGER, refunded INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (job_key, attempt))""",
     """CREATE TABLE outputs (
         job_key TEXT NOT NULL REFERENCES jobs (key), idx INTEGER NOT NULL, remote_id TEXT,
         url TEXT, path TEXT NOT NULL, sha256 TEXT, bytes INTEGER, media_type TEXT,
@@ -96,8 +97,10 @@ _JOB_COLUMNS = (
 _OUTPUT_COLUMNS = (
     "job_key, idx, remote_id, url, path, sha256, bytes, media_type, nsfw, downloaded_at"
 )
+#: A job's charge: the sum over its attempts that were not refunded (NULL while none reported).
+_CHARGED = "(SELECT sum(credits_charged) FROM attempts WHERE job_key = ? AND NOT refunded)"
 _ATTEMPT_COLUMNS = (
-    "job_key, attempt, status, remote_id, started_at, ended_at, error, credits_charged"
+    "job_key, attempt, status, remote_id, started_at, ended_at, error, credits_charged, refunded"
 )
 
 
@@ -105,8 +108,9 @@ _ATTEMPT_COLUMNS = (
 class JobState:
     """One job as journaled. ``attempt`` counts submissions started (0 = never submitted);
     ``failures`` counts failed attempts since the job was planned or reopened;
-    ``credits_charged`` sums the charges of every attempt (``None`` while none was reported);
-    ``request`` is the wire body last sent (run-time ids filled, never headers)."""
+    ``credits_charged`` sums the charges of every attempt not refunded (``None`` while none was
+    reported); ``request_json`` is the wire body last sent (run-time ids filled, never headers),
+    parsed on demand by :attr:`request`."""
 
     key: str
     stage: str
@@ -119,11 +123,18 @@ class JobState:
     credits_estimated: int | None
     credits_charged: int | None
     error: str | None
-    request: Mapping[str, Any] | None
+    request_json: str | None
     started_at: float | None
     submitted_at: float | None
     completed_at: float | None
     updated_at: float
+
+    @property
+    def request(self) -> dict[str, Any] | None:
+        """The wire body last sent, or ``None`` before the first attempt."""
+        if self.request_json is None:
+            return None
+        return cast("dict[str, Any]", json.loads(self.request_json))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +160,8 @@ class OutputState:
 
 @dataclass(frozen=True, slots=True)
 class AttemptState:
-    """One submission of a job: ``status`` is submitting, submitted, complete, failed or absent."""
+    """One submission of a job: ``status`` is submitting, submitted, complete, failed or absent.
+    ``refunded`` is set when the API gave the attempt's charge back (a FAILED job)."""
 
     job_key: str
     attempt: int
@@ -159,6 +171,7 @@ class AttemptState:
     ended_at: float | None
     error: str | None
     credits_charged: int | None
+    refunded: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +207,7 @@ class Summary:
 
 
 def _job(row: tuple[Any, ...]) -> JobState:
-    request = json.loads(row[11]) if row[11] is not None else None
-    args = (*row[:11], request, *row[12:])
-    return JobState(*args)
+    return JobState(*row)
 
 
 def _output(row: tuple[Any, ...]) -> OutputState:
@@ -205,7 +216,8 @@ def _output(row: tuple[Any, ...]) -> OutputState:
 
 
 def _attempt(row: tuple[Any, ...]) -> AttemptState:
-    return AttemptState(*row)
+    args = (*row[:8], bool(row[8]))
+    return AttemptState(*args)
 
 
 class Journal:
@@ -433,9 +445,23 @@ class Journal:
             )
             conn.execute(
                 "UPDATE jobs SET status = 'submitted', remote_id = ?, submitted_at = ?, "
-                "updated_at = ?, credits_charged = (SELECT sum(credits_charged) FROM attempts "
-                "WHERE job_key = ?) WHERE key = ?",
+                f"updated_at = ?, credits_charged = {_CHARGED} WHERE key = ?",
                 (remote_id, now, now, key, key),
+            )
+
+    def record_charge(self, key: str, credits_charged: int) -> None:
+        """Settle the current attempt's charge once known (an adopted job's, for instance)."""
+        with self._tx() as conn:
+            _, attempt = self._expect(
+                key, ("submitted", "complete", "failed"), "record a charge of"
+            )
+            conn.execute(
+                "UPDATE attempts SET credits_charged = ? WHERE job_key = ? AND attempt = ?",
+                (credits_charged, key, attempt),
+            )
+            conn.execute(
+                f"UPDATE jobs SET credits_charged = {_CHARGED}, updated_at = ? WHERE key = ?",
+                (key, self._clock(), key),
             )
 
     def mark_absent(self, key: str) -> None:
@@ -468,25 +494,26 @@ class Journal:
                 (now, now, key),
             )
 
-    def mark_failed(self, key: str, error: str, *, final: bool) -> None:
+    def mark_failed(self, key: str, error: str, *, final: bool, refunded: bool = False) -> None:
         """The attempt failed (remote FAILED, or the request was refused).
 
         ``final=False`` puts the job back to *planned* for a retry; ``final=True`` makes it
-        *failed*.
+        *failed*. ``refunded=True`` records that the API gave the attempt's charge back: it stays
+        in the attempt's history but no longer counts in the job's ``credits_charged``.
         """
         now = self._clock()
         status = "failed" if final else "planned"
         with self._tx() as conn:
             _, attempt = self._expect(key, ("submitting", "submitted"), "mark failed")
             conn.execute(
-                "UPDATE attempts SET status = 'failed', error = ?, ended_at = ? "
+                "UPDATE attempts SET status = 'failed', error = ?, ended_at = ?, refunded = ? "
                 "WHERE job_key = ? AND attempt = ?",
-                (error, now, key, attempt),
+                (error, now, int(refunded), key, attempt),
             )
             conn.execute(
                 "UPDATE jobs SET status = ?, error = ?, failures = failures + 1, "
-                "completed_at = ?, updated_at = ? WHERE key = ?",
-                (status, error, now if final else None, now, key),
+                f"completed_at = ?, updated_at = ?, credits_charged = {_CHARGED} WHERE key = ?",
+                (status, error, now if final else None, now, key, key),
             )
 
     def reopen(self, key: str) -> None:
@@ -525,17 +552,23 @@ class Journal:
                 "bytes = CASE WHEN remote_id IS excluded.remote_id THEN bytes END, "
                 "downloaded_at = CASE WHEN remote_id IS excluded.remote_id THEN downloaded_at END, "
                 "remote_id = excluded.remote_id, url = excluded.url, path = excluded.path, "
-                "media_type = excluded.media_type, nsfw = excluded.nsfw",
+                "media_type = CASE WHEN remote_id IS excluded.remote_id AND sha256 IS NOT NULL "
+                "THEN media_type ELSE excluded.media_type END, nsfw = excluded.nsfw",
                 (key, index, remote_id, url, path, media_type, int(nsfw)),
             )
 
-    def record_download(self, key: str, index: int, *, sha256: str, size: int) -> None:
-        """Output ``index`` of a job is in place and verified: ``sha256`` of its ``size`` bytes."""
+    def record_download(
+        self, key: str, index: int, *, sha256: str, size: int, media_type: str | None = None
+    ) -> None:
+        """Output ``index`` of a job is in place and verified: ``sha256`` of its ``size`` bytes.
+
+        ``media_type``, when given (the type the verification found), replaces the recorded one.
+        """
         with self._tx() as conn:
             cursor = conn.execute(
-                "UPDATE outputs SET sha256 = ?, bytes = ?, downloaded_at = ? "
-                "WHERE job_key = ? AND idx = ?",
-                (sha256, size, self._clock(), key, index),
+                "UPDATE outputs SET sha256 = ?, bytes = ?, downloaded_at = ?, "
+                "media_type = coalesce(?, media_type) WHERE job_key = ? AND idx = ?",
+                (sha256, size, self._clock(), media_type, key, index),
             )
             if cursor.rowcount != 1:
                 raise JournalError(f"job {key[:12]} has no recorded output {index}")
@@ -583,6 +616,14 @@ class Journal:
         marks = ", ".join("?" * len(statuses))
         sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY rowid"
         return tuple(map(_job, self._query(sql, tuple(statuses))))
+
+    def remote_ids(self) -> frozenset[str]:
+        """Every remote id any attempt of any job ever had (none may be adopted twice)."""
+        rows = self._query(
+            "SELECT remote_id FROM attempts WHERE remote_id IS NOT NULL "
+            "UNION SELECT remote_id FROM jobs WHERE remote_id IS NOT NULL"
+        )
+        return frozenset(r[0] for r in rows)
 
     def find_remote(self, remote_id: str) -> JobState | None:
         """The job whose current attempt has ``remote_id`` (a generation or variation id)."""

@@ -113,7 +113,7 @@ async def test_good_image_lands_verified_without_the_api_key(
     dest = tmp_path / "hero" / "a" / "0.png"
     got = await download(client, "http://cdn.test/good.png", dest, media="image")
     assert dest.read_bytes() == PNG
-    assert (got.sha256, got.size, got.media_type, got.fetched) == (
+    assert (got.sha256, got.bytes, got.media_type, got.fetched) == (
         hashlib.sha256(PNG).hexdigest(),
         len(PNG),
         "image/png",
@@ -167,7 +167,7 @@ async def test_truncated_twice_then_good_succeeds(
     got = await download(
         client, "http://cdn.test/truncated-twice.png", dest, media="image", backoff_s=0.001
     )
-    assert (got.size, cdn.hits["truncated-twice.png"]) == (len(PNG), 3)
+    assert (got.bytes, cdn.hits["truncated-twice.png"]) == (len(PNG), 3)
     assert dest.read_bytes() == PNG
 
 
@@ -206,7 +206,11 @@ async def test_video_is_probed(client: httpx.AsyncClient, cdn: Cdn, tmp_path: Pa
     """An MP4 that PyAV decodes is accepted as video/mp4."""
     dest = tmp_path / "v" / "0.mp4"
     got = await download(client, "http://cdn.test/clip.mp4", dest, media="video")
-    assert (got.media_type, got.size, dest.read_bytes()) == ("video/mp4", len(cdn.video), cdn.video)
+    assert (got.media_type, got.bytes, dest.read_bytes()) == (
+        "video/mp4",
+        len(cdn.video),
+        cdn.video,
+    )
 
 
 async def test_non_mp4_video_is_refused(client: httpx.AsyncClient, tmp_path: Path) -> None:

@@ -159,6 +159,23 @@ def test_failed_attempt_is_retried_with_history_and_summed_charges(journal: Jour
     ]
 
 
+def test_refunded_failure_no_longer_counts_as_charged(journal: Journal) -> None:
+    """A refunded FAILED attempt keeps its charge in history but not in the job's total."""
+    journal.mark_submitting(K1, {})
+    journal.mark_submitted(K1, "gen-a", 10)
+    journal.mark_failed(K1, "generation FAILED", final=False, refunded=True)
+    assert journal.job(K1).credits_charged is None
+    journal.mark_submitting(K1, {})
+    journal.mark_submitted(K1, "gen-b", None)
+    journal.record_charge(K1, 12)
+    assert journal.job(K1).credits_charged == 12
+    assert [(a.credits_charged, a.refunded) for a in journal.attempts(K1)] == [
+        (10, True),
+        (12, False),
+    ]
+    assert journal.remote_ids() == {"gen-a", "gen-b"}
+
+
 def test_absent_attempt_may_be_resubmitted(journal: Journal) -> None:
     """A submitting attempt proven absent frees the job without counting a failure."""
     journal.mark_submitting(K2, {"prompt": "mug 2"})
@@ -195,7 +212,7 @@ def test_outputs_and_downloads(journal: Journal) -> None:
         media_type="image/png",
     )
     assert [o.index for o in journal.pending_downloads()] == [0]
-    journal.record_download(K1, 0, sha256="ab" * 32, size=123)
+    journal.record_download(K1, 0, sha256="ab" * 32, size=123, media_type="image/jpeg")
     assert journal.pending_downloads() == ()
     journal.record_output(
         K1,
@@ -206,7 +223,12 @@ def test_outputs_and_downloads(journal: Journal) -> None:
         media_type="image/png",
     )
     (out,) = journal.outputs(K1)
-    assert (out.downloaded, out.sha256, out.bytes, out.nsfw) == (True, "ab" * 32, 123, False)
+    assert (out.downloaded, out.sha256, out.bytes, out.media_type) == (
+        True,
+        "ab" * 32,
+        123,
+        "image/jpeg",
+    )
     journal.record_output(
         K1,
         0,
