@@ -1,0 +1,235 @@
+"""``expand_plan``: a Recipe -> a Plan of fully rendered jobs with keys and output paths.
+
+Root stages run once per combination of the recipe matrix (crossed with their own matrix);
+a downstream stage runs once per output of every upstream job (crossed with its own matrix),
+and sees everything the upstream job carried plus ``upstream``. Problems are collected for
+every combination, located and deduplicated, and raised together as one RecipeError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from leobatch.plan.jobs import UPSTREAM_TEXT, Input, Job, Plan, Upstream
+from leobatch.plan.keys import inputs_digest, job_key
+from leobatch.plan.matrix import combinations, guard, too_many
+from leobatch.plan.outputs import BadPath, PathRegistry, normalise
+from leobatch.plan.problems import Problems, describe_combo
+from leobatch.plan.render import Renderer, TemplateFailure
+from leobatch.plan.stagefields import StageFields
+from leobatch.recipe.model import Recipe, Stage
+
+__all__ = ["DEFAULT_MAX_JOBS", "expand_plan"]
+
+DEFAULT_MAX_JOBS = 100_000
+_FALSY = frozenset({"", "false", "no", "off", "0", "none", "null"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Made:
+    """A job and the template values it carries to its downstream jobs."""
+
+    job: Job
+    carried: Mapping[str, Any]
+
+
+def expand_plan(recipe: Recipe, *, max_jobs: int = DEFAULT_MAX_JOBS) -> Plan:
+    """Every job of ``recipe``, upstream before downstream; RecipeError lists every problem.
+
+    The job count is checked arithmetically before anything is built: above ``max_jobs`` the
+    recipe is refused at its ``matrix``.
+    """
+    guard(recipe, max_jobs)
+    return _Expansion(recipe, max_jobs).run()
+
+
+class _Expansion:
+    def __init__(self, recipe: Recipe, max_jobs: int) -> None:
+        self.recipe = recipe
+        self.max_jobs = max_jobs
+        self.renderer = Renderer()
+        self.problems = Problems(recipe)
+        self.paths = PathRegistry()
+        self.made: dict[str, list[_Made]] = {}
+        self.count = 0
+        self.files: set[tuple[str, str]] = {(f.path, f.sha256) for f in recipe.files}
+        self.base: dict[str, Any] = {**recipe.vars, "recipe": {"name": recipe.name}}
+
+    def run(self) -> Plan:
+        for stage in _upstream_first(self.recipe.stages):
+            self.made[stage.name] = []
+            if self.problems.full:
+                break
+            self._stage(stage)
+        self._collisions()
+        if self.problems:
+            raise self.problems.error()
+        recipe = self.recipe
+        jobs = tuple(m.job for s in _upstream_first(recipe.stages) for m in self.made[s.name])
+        return Plan(
+            recipe_name=recipe.name,
+            recipe_path=recipe.path,
+            recipe_sha256=recipe.sha256,
+            inputs_sha256=inputs_digest(self.files),
+            output_dir=recipe.output_dir,
+            stages=tuple(s.name for s in recipe.stages),
+            jobs=jobs,
+            budget_credits=recipe.budget_credits,
+            concurrency=recipe.concurrency,
+            create_per_minute=recipe.create_per_minute,
+            requests_per_minute=recipe.requests_per_minute,
+            retry_failed_jobs=recipe.retry_failed_jobs,
+        )
+
+    def _parents(self, stage: Stage) -> Iterator[tuple[dict[str, Any], _Made | None, int]]:
+        """(matrix values, upstream job, output index) for each job this stage fans out of."""
+        if stage.upstream is None:
+            for combo in combinations(self.recipe.matrix):
+                yield combo, None, 0
+            return
+        for parent in self.made.get(stage.upstream, ()):
+            fan_out = 1 if parent.job.kind == "improve-prompt" else parent.job.outputs
+            for index in range(fan_out):
+                yield dict(parent.job.matrix), parent, index
+
+    def _stage(self, stage: Stage) -> None:
+        fields = StageFields(self.recipe, stage, self.renderer)
+        local = tuple(combinations(stage.matrix))
+        for combo, parent, index in self._parents(stage):
+            for extra in local:
+                matrix = {**combo, **extra}
+                if parent is None:
+                    context = {**self.base, **matrix, "stage": stage.name}
+                else:
+                    context = {**parent.carried, **extra, "stage": stage.name}
+                    context["upstream"] = _upstream_values(parent.job, index)
+                self._job(stage, fields, matrix, context, parent, index)
+                if self.problems.full:
+                    return
+
+    def _job(
+        self,
+        stage: Stage,
+        fields: StageFields,
+        matrix: dict[str, Any],
+        context: dict[str, Any],
+        parent: _Made | None,
+        index: int,
+    ) -> None:
+        def problem(where: tuple[str | int, ...], message: str) -> None:
+            self.problems.add(where, message, stage=stage.name, matrix=matrix)
+
+        if not self._wanted(stage, context, problem):
+            return
+        made = fields.build(context, parent.job if parent else None, problem)
+        if made is None:
+            return
+        built, prompt = made
+        upstream = None if parent is None else Upstream(parent.job.key, index)
+        inputs = built.inputs
+        if isinstance(prompt, str) and UPSTREAM_TEXT in prompt:
+            inputs = (*inputs, Input(field="prompt", source="upstream-text", id_kind=None))
+        hashes = [i.sha256 for i in inputs if i.source == "file" and i.sha256]
+        self.files.update((i.path or "", i.sha256 or "") for i in inputs if i.source == "file")
+        key = job_key(stage.kind, built.endpoint, built.body, upstream, hashes)
+        who = f"stage {stage.name!r}" + (f" ({describe_combo(matrix)})" if matrix else "")
+        if parent is not None:
+            who += f" from {parent.job.stage!r} output {index}"
+        paths = self._paths(stage, context, key, built.outputs, built.ext, who, problem)
+        input_size = built.input_size or (parent.job.size if parent else None)
+        job = Job(
+            key=key,
+            stage=stage.name,
+            kind=stage.kind,
+            endpoint=built.endpoint,
+            body=built.body,
+            inputs=inputs,
+            upstream=upstream,
+            matrix=matrix,
+            prompt=prompt if isinstance(prompt, str) else None,
+            model=built.model,
+            outputs=built.outputs,
+            paths=paths,
+            size=built.size,
+            input_size=input_size,
+        )
+        carried = {k: v for k, v in context.items() if k not in ("stage", "upstream")}
+        self.made[stage.name].append(_Made(job, carried))
+        self.count += 1
+        if self.count > self.max_jobs:
+            raise too_many(self.recipe, self.count, self.max_jobs)
+
+    def _wanted(self, stage: Stage, context: dict[str, Any], problem: Any) -> bool:
+        if stage.when is None or isinstance(stage.when, bool):
+            return stage.when is not False
+        try:
+            value = self.renderer.render(stage.when, context)
+        except TemplateFailure as e:
+            problem(("stages", stage.name, "when"), f"when: {e}")
+            return False
+        if isinstance(value, str):
+            return value.strip().lower() not in _FALSY
+        return bool(value)
+
+    def _paths(
+        self,
+        stage: Stage,
+        context: dict[str, Any],
+        key: str,
+        outputs: int,
+        ext: str,
+        who: str,
+        problem: Any,
+    ) -> tuple[str, ...]:
+        paths = []
+        for index in range(outputs):
+            values = {**context, "stage": stage.name, "job": key[:12], "index": index, "ext": ext}
+            try:
+                path = normalise(self.renderer.render(self.recipe.output_path, values))
+            except TemplateFailure as e:
+                problem(("output", "path"), f"output.path: {e}")
+                return ()
+            except BadPath as e:
+                problem(("output", "path"), str(e))
+                return ()
+            self.paths.claim(path, f"{who} (output {index})" if outputs > 1 else who)
+            paths.append(path)
+        return tuple(paths)
+
+    def _collisions(self) -> None:
+        collisions = self.paths.collisions
+        if not collisions:
+            return
+        path, first, second = collisions[0]
+        more = f" (and {len(collisions) - 1} more)" if len(collisions) > 1 else ""
+        self.problems.add_plain(
+            ("output", "path"),
+            f"output.path: {first} and {second} both render to {path!r}{more}; add what "
+            "differs to output.path (e.g. {{ job }}, {{ upstream.index }})",
+        )
+
+
+def _upstream_values(job: Job, index: int) -> dict[str, Any]:
+    values: dict[str, Any] = {"stage": job.stage, "index": index, "prompt": job.prompt}
+    if job.kind == "improve-prompt":
+        values["text"] = UPSTREAM_TEXT
+    return values
+
+
+def _upstream_first(stages: tuple[Stage, ...]) -> tuple[Stage, ...]:
+    """Stages in recipe order, each moved after its upstream when it comes before it."""
+    by_name = {s.name: s for s in stages}
+    done: dict[str, Stage] = {}
+
+    def visit(stage: Stage) -> None:
+        if stage.name in done:
+            return
+        if stage.upstream is not None and stage.upstream in by_name:
+            visit(by_name[stage.upstream])
+        done[stage.name] = stage
+
+    for stage in stages:
+        visit(stage)
+    return tuple(done.values())

@@ -1,0 +1,144 @@
+"""One stage's keys rendered for one combination and handed to the request builder.
+
+Templates are found once per stage; a value without a template is passed through as written.
+``params`` is the recipe's ``defaults[kind]`` merged under the stage's own ``params``.
+The builder's FieldProblems are located at the stage key that caused them (or, for a param
+that came from ``defaults``, at that default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from leobatch.plan.jobs import Job
+from leobatch.plan.render import Renderer, TemplateFailure
+from leobatch.recipe.marked import KeyPath
+from leobatch.recipe.model import Recipe, Stage
+from leobatch.request import BuiltRequest, build_request
+
+__all__ = ["StageFields"]
+
+Report = Callable[[KeyPath, str], None]
+
+
+class _Failed(Exception):
+    pass
+
+
+class StageFields:
+    """Renders a stage's keys and builds its request, once per job."""
+
+    def __init__(self, recipe: Recipe, stage: Stage, renderer: Renderer) -> None:
+        self.recipe = recipe
+        self.stage = stage
+        self.renderer = renderer
+        self.params: Mapping[str, Any] = stage.fields.get("params") or {}
+        defaults = recipe.defaults.get(stage.kind, {})
+        self.defaults = {k: v for k, v in defaults.items() if k not in self.params}
+        self.others = {k: v for k, v in stage.fields.items() if k != "params"}
+        self.has_params = bool(self.params or self.defaults or "params" in stage.fields)
+        # which keys need rendering at all, found once: (where, name) pairs
+        self.templated = frozenset(
+            (group, name)
+            for group, values in (("o", self.others), ("d", self.defaults), ("p", self.params))
+            for name, value in values.items()
+            if _has_template(value)
+        )
+
+    def build(
+        self, context: Mapping[str, Any], upstream: Job | None, report: Report
+    ) -> tuple[BuiltRequest, Any] | None:
+        """The built request and the rendered prompt, or None after reporting problems."""
+        base: KeyPath = ("stages", self.stage.name)
+        failed = False
+        fields: dict[str, Any] = {}
+        for name, value in self.others.items():
+            try:
+                fields[name] = self._value("o", name, value, (*base, name), context, report)
+            except _Failed:
+                failed = True
+        params: dict[str, Any] = {}
+        for name, value in self.defaults.items():
+            try:
+                where = ("defaults", self.stage.kind, name)
+                params[name] = self._value("d", name, value, where, context, report)
+            except _Failed:
+                failed = True
+        for name, value in self.params.items():
+            try:
+                params[name] = self._value(
+                    "p", name, value, (*base, "params", name), context, report
+                )
+            except _Failed:
+                failed = True
+        if failed:
+            return None
+        if self.has_params:
+            fields["params"] = params
+        result = build_request(
+            self.stage.kind,
+            fields,
+            upstream_kind=upstream.kind if upstream else None,
+            upstream_size=upstream.size if upstream else None,
+            recipe_dir=self.recipe.folder,
+        )
+        if isinstance(result, BuiltRequest):
+            return result, fields.get("prompt")
+        for field_problem in result:
+            report(self._where(field_problem.path), field_problem.message)
+        return None
+
+    def _where(self, path: tuple[str | int, ...]) -> KeyPath:
+        stage: KeyPath = ("stages", self.stage.name)
+        if path and path[0] == "params" and len(path) > 1:
+            name = path[1]
+            if name not in self.params and name in self.defaults:
+                return ("defaults", self.stage.kind, *path[1:])
+        return (*stage, *path)
+
+    def _value(
+        self,
+        group: str,
+        name: str,
+        value: Any,
+        where: KeyPath,
+        context: Mapping[str, Any],
+        report: Report,
+    ) -> Any:
+        if (group, name) not in self.templated:
+            return value
+        return self._render(value, where, context, report)
+
+    def _render(
+        self, value: Any, where: KeyPath, context: Mapping[str, Any], report: Report
+    ) -> Any:
+        if isinstance(value, str):
+            if not self.renderer.is_template(value):
+                return value
+            try:
+                return self.renderer.render(value, context)
+            except TemplateFailure as e:
+                report(where, f"{_dotted(where)}: {e}")
+                raise _Failed from None
+        if isinstance(value, list):
+            return [self._render(v, (*where, i), context, report) for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return {k: self._render(v, (*where, k), context, report) for k, v in value.items()}
+        return value
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{" in value
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    return False
+
+
+def _dotted(where: KeyPath) -> str:
+    """``params.width`` or ``prompt``: the key path inside the stage (or the defaults)."""
+    inner = where[2:] if where[:1] in (("stages",), ("defaults",)) else where
+    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in inner).replace(".[", "[")

@@ -1,0 +1,196 @@
+"""``load_recipe``: YAML with marks -> version check -> JSON Schema -> static checks -> Recipe."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from leobatch.errors import Problem, RecipeError
+from leobatch.plan.jobs import Kind
+from leobatch.recipe.axisfiles import AxisFileError, confined, read_axis_file
+from leobatch.recipe.marked import KeyPath, Marks, parse_yaml
+from leobatch.recipe.model import (
+    DEFAULT_OUTPUT_PATH,
+    STAGE_FIELDS,
+    Axis,
+    InputFile,
+    Matrix,
+    Recipe,
+    Stage,
+    locate,
+)
+from leobatch.recipe.schema import schema_problems
+
+__all__ = ["RESERVED_NAMES", "SUPPORTED_VERSION", "load_recipe"]
+
+SUPPORTED_VERSION = 1
+#: Template names leobatch defines itself; vars and axes may not take them.
+RESERVED_NAMES = frozenset({"stage", "recipe", "upstream", "job", "index", "ext"})
+MAX_RECIPE_BYTES = 16 * 1024 * 1024
+
+
+def load_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """Read, validate and statically check the recipe at ``path``.
+
+    Raises RecipeError carrying every problem found, each as ``file:line:col: message``.
+    """
+    display = os.fspath(path)
+    absolute = Path(display).absolute()
+    try:
+        data = absolute.read_bytes()
+    except OSError as e:
+        problem = Problem(display, 1, 1, f"cannot read the recipe: {e.strerror or e}")
+        raise RecipeError([problem]) from None
+    if len(data) > MAX_RECIPE_BYTES:
+        raise RecipeError([Problem(display, 1, 1, "the recipe is larger than 16 MiB")])
+    parsed = parse_yaml(data)
+    if parsed.problems:
+        raise RecipeError([Problem(display, ln, col, msg) for ln, col, msg in parsed.problems])
+    value, marks = parsed.value, parsed.marks
+
+    def at(where: KeyPath, message: str) -> Problem:
+        return locate(display, marks, where, message)
+
+    if not isinstance(value, dict):
+        raise RecipeError([at((), "a recipe is a mapping with at least `version` and `stages`")])
+    version = value.get("version")
+    if "version" in value and (type(version) is not int or version != SUPPORTED_VERSION):
+        raise RecipeError(
+            [
+                at(
+                    ("version",),
+                    f"unsupported recipe version {version!r}: this leobatch reads "
+                    f"version {SUPPORTED_VERSION}",
+                )
+            ]
+        )
+    problems = schema_problems(value, marks, display)
+    if problems:
+        raise RecipeError(problems)
+    return _build(value, marks, display, absolute, hashlib.sha256(data).hexdigest())
+
+
+def _build(doc: Mapping[str, Any], marks: Marks, display: str, path: Path, sha256: str) -> Recipe:
+    problems: list[Problem] = []
+    folder = path.parent
+
+    def at(where: KeyPath, message: str) -> None:
+        problems.append(locate(display, marks, where, message))
+
+    files: list[InputFile] = []
+    variables = dict(doc.get("vars") or {})
+    for name in variables:
+        if name in RESERVED_NAMES:
+            at(("vars", name), f"vars.{name}: {name!r} is reserved for leobatch's own use")
+    matrix = _matrix(doc.get("matrix") or {}, ("matrix",), folder, files, at)
+    stages_doc: Mapping[str, Any] = doc["stages"]
+    stages = tuple(
+        Stage(
+            name=name,
+            kind=cast(Kind, s["kind"]),
+            upstream=s.get("from"),
+            when=s.get("when"),
+            matrix=_matrix(s.get("matrix") or {}, ("stages", name, "matrix"), folder, files, at),
+            fields={k: s[k] for k in STAGE_FIELDS if k in s},
+        )
+        for name, s in stages_doc.items()
+    )
+    _check_graph(stages, at)
+    name = doc.get("name") or path.stem
+    output = doc.get("output") or {}
+    out_dir = output.get("dir", f"out/{name}")
+    try:
+        output_dir = confined(folder, out_dir)
+    except AxisFileError as e:
+        at(("output", "dir"), f"output.dir: {e}")
+        output_dir = folder / "out"
+    if problems:
+        raise RecipeError(problems)
+    budget = doc.get("budget") or {}
+    limits = doc.get("limits") or {}
+    return Recipe(
+        path=path,
+        display=display,
+        sha256=sha256,
+        name=name,
+        description=doc.get("description"),
+        vars=variables,
+        defaults={k: dict(v) for k, v in (doc.get("defaults") or {}).items()},
+        matrix=matrix,
+        stages=stages,
+        output_dir=output_dir,
+        output_path=output.get("path", DEFAULT_OUTPUT_PATH),
+        budget_credits=budget.get("max_credits"),
+        concurrency=limits.get("concurrency"),
+        create_per_minute=limits.get("create_per_minute"),
+        requests_per_minute=limits.get("requests_per_minute"),
+        retry_failed_jobs=(doc.get("retry") or {}).get("failed_jobs", 2),
+        files=tuple(sorted(set(files), key=lambda f: f.path)),
+        marks=marks,
+    )
+
+
+def _matrix(
+    doc: Mapping[str, Any],
+    where: KeyPath,
+    folder: Path,
+    files: list[InputFile],
+    at: Any,
+) -> Matrix:
+    axes: list[Axis] = []
+    for name, spec in doc.items():
+        if name in ("exclude", "include"):
+            continue
+        if name in RESERVED_NAMES:
+            at((*where, name), f"matrix axis {name!r} is reserved for leobatch's own use")
+            continue
+        if isinstance(spec, dict):
+            try:
+                values, digest = read_axis_file(folder, spec["file"])
+            except AxisFileError as e:
+                at((*where, name, "file"), f"matrix axis {name!r}: {e}")
+                continue
+            source = InputFile(str(spec["file"]), digest)
+            files.append(source)
+            axes.append(Axis(name, values, source))
+        else:
+            axes.append(Axis(name, tuple(spec)))
+    names = {a.name for a in axes}
+    exclude = tuple(doc.get("exclude") or ())
+    for i, entry in enumerate(exclude):
+        for key in entry:
+            if key not in names:
+                at(
+                    (*where, "exclude", i, key),
+                    f"exclude: {key!r} is not an axis of this matrix"
+                    f" (axes: {', '.join(sorted(names)) or 'none'})",
+                )
+    include = tuple(doc.get("include") or ())
+    return Matrix(tuple(axes), exclude, include, where)
+
+
+def _check_graph(stages: tuple[Stage, ...], at: Any) -> None:
+    by_name = {s.name: s for s in stages}
+    for stage in stages:
+        if stage.upstream is None:
+            continue
+        if stage.upstream not in by_name:
+            known = ", ".join(sorted(by_name))
+            at(
+                ("stages", stage.name, "from"),
+                f"stage {stage.name!r}: from {stage.upstream!r} names no stage (stages: {known})",
+            )
+            continue
+        seen = [stage.name]
+        current: str | None = stage.upstream
+        while current is not None and current in by_name:
+            if current in seen:
+                if current == stage.name:
+                    cycle = " -> ".join([*seen, current])
+                    at(("stages", stage.name, "from"), f"stage {stage.name!r}: cycle {cycle}")
+                break
+            seen.append(current)
+            current = by_name[current].upstream

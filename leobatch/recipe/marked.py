@@ -1,0 +1,151 @@
+"""Safe YAML that remembers where every key came from.
+
+PyYAML's composer gives nodes with marks; we build plain values from them ourselves, so that no
+constructor for a non-standard tag (``!!python/object/apply`` ...) ever runs. Every key path maps
+to its 1-based ``(line, col)``: the key's position for mapping entries, the item's position for
+sequence items, ``(1, 1)`` for the document itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+__all__ = ["KeyPath", "Marks", "Parsed", "parse_yaml"]
+
+#: A key path into the recipe: mapping keys and sequence indexes.
+KeyPath = tuple["str | int", ...]
+#: Key path -> 1-based (line, col).
+Marks = Mapping[KeyPath, tuple[int, int]]
+
+_STD = "tag:yaml.org,2002:"
+_SCALAR_TAGS = frozenset(_STD + t for t in ("str", "int", "float", "bool", "null", "timestamp"))
+#: A recipe is small; aliases that expand past this many values are a "billion laughs" attack.
+MAX_VALUES = 200_000
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """The document's value (``None`` when empty), its marks, and the problems found."""
+
+    value: Any
+    marks: Marks
+    problems: tuple[tuple[int, int, str], ...]
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.marks: dict[KeyPath, tuple[int, int]] = {}
+        self.problems: list[tuple[int, int, str]] = []
+        self.count = 0
+        self._scalars = yaml.constructor.SafeConstructor()
+
+    def problem(self, node: Node, message: str) -> None:
+        self.problems.append((node.start_mark.line + 1, node.start_mark.column + 1, message))
+
+    def build(self, node: Node, path: KeyPath, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise _TooBig(node)
+        if depth > MAX_DEPTH:
+            self.problem(node, f"nesting deeper than {MAX_DEPTH} levels")
+            return None
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        if node.tag not in (_STD + "seq", _STD + "map"):
+            self.problem(node, f"tag {_tag(node.tag)!r} is not allowed in a recipe")
+            return None
+        if isinstance(node, SequenceNode):
+            items = []
+            for i, item in enumerate(node.value):
+                here = (*path, i)
+                self.marks.setdefault(here, _pos(item))
+                items.append(self.build(item, here, depth + 1))
+            return items
+        assert isinstance(node, MappingNode)
+        return self.mapping(node, path, depth)
+
+    def mapping(self, node: MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _STD + "merge":
+                self.problem(key_node, "merge keys ('<<') are not supported in a recipe")
+                continue
+            if not isinstance(key_node, ScalarNode) or key_node.tag not in _SCALAR_TAGS:
+                self.problem(key_node, "a mapping key must be a plain name")
+                continue
+            key = str(key_node.value)
+            here = (*path, key)
+            if key in out:
+                line, _ = self.marks.get(here, (0, 0))
+                self.problem(key_node, f"duplicate key {key!r} (first at line {line})")
+                continue
+            self.marks[here] = _pos(key_node)
+            out[key] = self.build(value_node, here, depth + 1)
+        return out
+
+    def scalar(self, node: ScalarNode) -> Any:
+        if node.tag not in _SCALAR_TAGS:
+            self.problem(node, f"tag {_tag(node.tag)!r} is not allowed in a recipe")
+            return None
+        if node.tag == _STD + "timestamp":
+            return str(node.value)  # keep dates as written: values must be JSON-able
+        try:
+            value = self._scalars.construct_object(node)
+        except (yaml.YAMLError, ValueError) as e:
+            self.problem(node, f"bad {node.tag.rsplit(':', 1)[-1]} value: {e}")
+            return None
+        if isinstance(value, float) and not math.isfinite(value):
+            self.problem(node, f"{node.value!r} is not a finite number")
+            return None
+        return value
+
+
+class _TooBig(Exception):
+    def __init__(self, node: Node) -> None:
+        self.node = node
+
+
+def _pos(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def parse_yaml(text: str | bytes) -> Parsed:
+    """Parse one YAML document safely, keeping marks; never raises for bad input."""
+    builder = _Builder()
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = e.problem or str(e)
+        context = f" ({e.context})" if e.context and e.problem else ""
+        return Parsed(None, {}, ((line, col, f"YAML syntax error: {what}{context}"),))
+    except yaml.YAMLError as e:
+        line, col = 1, 1
+        position = getattr(e, "position", None)
+        if isinstance(position, int):
+            col = position + 1
+        reason = getattr(e, "reason", None) or str(e).splitlines()[0]
+        return Parsed(None, {}, ((line, col, f"not a readable YAML file: {reason}"),))
+    except RecursionError:
+        return Parsed(None, {}, ((1, 1, "YAML nested too deeply"),))
+    if root is None:
+        return Parsed(None, {(): (1, 1)}, ())
+    builder.marks[()] = (1, 1)
+    try:
+        value = builder.build(root, (), 0)
+    except _TooBig as big:
+        builder.problem(big.node, f"the document expands to more than {MAX_VALUES} values")
+        value = None
+    return Parsed(value, dict(builder.marks), tuple(builder.problems))
+
+
+def _tag(tag: str) -> str:
+    return "!!" + tag[len(_STD) :] if tag.startswith(_STD) else tag
