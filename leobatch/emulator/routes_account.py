@@ -1,0 +1,126 @@
+"""The account, the catalogue, the calculator and prompt tools (api-facts sections 9 and 10)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from leobatch import catalog
+from leobatch.emulator.http import ok, origin_of, read_body, state_of
+from leobatch.emulator.jobs import new_id
+from leobatch.emulator.refusal import Refusal, bad_request
+from leobatch.emulator.views import cost, number
+from leobatch.pricing.ratecard import FIXED_CREDITS, calculator_cost, calculator_problem
+
+__all__ = ["ROUTES"]
+
+
+async def get_me(request: Request) -> Response:
+    """GET /me: the balance goes down with every charge and up with every refund."""
+    state = state_of(request)
+    config = state.config
+    details = {
+        "user": {"id": config.user_id, "username": config.username},
+        "apiConcurrencySlots": config.slots,
+        "apiPaidTokens": state.balance,
+        "apiSubscriptionTokens": 0,
+        "apiPlanTokenRenewalDate": None,
+        "paidTokens": 0,
+        "subscriptionTokens": 0,
+        "subscriptionGptTokens": 0,
+        "subscriptionModelTokens": 0,
+        "tokenRenewalDate": None,
+    }
+    return ok({"user_details": [details]})
+
+
+async def list_platform_models(request: Request) -> Response:
+    """GET /platformModels: the catalogue's image models."""
+    origin = origin_of(request)
+    rows = [
+        {
+            "id": m.id,
+            "name": m.name,
+            "description": f"{m.name} ({m.family})",
+            "nsfw": False,
+            "featured": True,
+            "generated_image": {"id": m.id, "url": f"{origin}/cdn/models/{m.slug}.jpg"},
+        }
+        for m in catalog.models()
+        if m.kind == "image"
+    ]
+    return ok({"custom_models": rows})
+
+
+async def list_elements(request: Request) -> Response:
+    """GET /elements: the catalogue's elements (weights as JSON numbers)."""
+    origin = origin_of(request)
+    rows = [
+        {
+            "akUUID": e.id,
+            "name": e.name,
+            "description": f"{e.name} element",
+            "creatorName": "Leonardo",
+            "urlImage": f"{origin}/cdn/elements/{e.id}.jpg",
+            "baseModel": e.base_model,
+            "weightDefault": number(e.weight_default),
+            "weightMin": number(e.weight_min),
+            "weightMax": number(e.weight_max),
+        }
+        for e in catalog.elements()
+    ]
+    return ok({"loras": rows})
+
+
+async def pricing_calculator(request: Request) -> Response:
+    """POST /pricing-calculator: the same rate card the charge on create uses."""
+    state = state_of(request)
+    body = await read_body(request, "/pricing-calculator")
+    state.calculator_calls += 1
+    service = body.get("service")
+    all_params = body.get("serviceParams") or {}
+    if not isinstance(service, str):
+        raise Refusal(400, 'expecting a value for non-nullable variable: "service"',
+                      "validation-failed")  # fmt: skip
+    extra = [k for k in all_params if k != service]
+    if extra:
+        raise Refusal(400, f"serviceParams.{extra[0]} does not match service {service}",
+                      "validation-failed")  # fmt: skip
+    params: Any = all_params.get(service) or {}
+    problem = calculator_problem(service, params)
+    if problem is not None:
+        raise Refusal(400, problem, "validation-failed")
+    price = calculator_cost(service, params)
+    if price is None:
+        raise bad_request(f"no price is known for {service} with these parameters")
+    return ok({"calculateProductionApiServiceCost": {"cost": price}})
+
+
+async def improve_prompt(request: Request) -> Response:
+    """POST /prompt/improve: synchronous, charged at once, at most 200 characters in."""
+    state, path = state_of(request), "/prompt/improve"
+    body = await read_body(request, path)
+    prompt: str = body["prompt"]
+    if len(prompt) > 200:
+        raise bad_request("Prompt is too long, please keep it under 200 characters")
+    credits = FIXED_CREDITS["improve-prompt"]
+    state.charge(credits)
+    instructions = body.get("promptInstructions")
+    if instructions:
+        improved = f"{prompt}, rewritten to {instructions.rstrip('.')}"
+    else:
+        style = "cinematic motion, smooth camera" if body.get("isVideo") else "dramatic lighting"
+        improved = f"{prompt}, highly detailed, {style}, sharp focus, rich colour"
+    state.record_create(path, body, new_id(), False)
+    return ok({"promptGeneration": {"prompt": improved, **cost(credits)}})
+
+
+ROUTES: list[tuple[str, str, Any, str | None]] = [
+    ("/me", "GET", get_me, None),
+    ("/platformModels", "GET", list_platform_models, None),
+    ("/elements", "GET", list_elements, None),
+    ("/pricing-calculator", "POST", pricing_calculator, None),
+    ("/prompt/improve", "POST", improve_prompt, "/prompt/improve"),
+]

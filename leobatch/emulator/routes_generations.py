@@ -1,0 +1,242 @@
+"""``/generations`` and the video creates that are polled there (api-facts sections 4 and 8)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from leobatch.emulator import pricing
+from leobatch.emulator.http import ok, origin_of, read_body, state_of
+from leobatch.emulator.jobs import admit, after_create, file_stem, new_id
+from leobatch.emulator.records import Generation, Image
+from leobatch.emulator.refusal import Refusal, bad_request
+from leobatch.emulator.state import EmulatorState, iso_now
+from leobatch.emulator.views import cost, generation_view
+
+__all__ = ["ROUTES"]
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_VIDEO_SIZES = {"RESOLUTION_480": (832, 480), "RESOLUTION_720": (1280, 720),
+                "RESOLUTION_1080": (1920, 1080)}  # fmt: skip
+_MAX_PROMPT = 1500
+
+
+def _check_image_body(state: EmulatorState, body: dict[str, Any]) -> None:
+    if len(body["prompt"]) > _MAX_PROMPT:
+        raise bad_request("Invalid prompt, maximum length of 1500 characters exceeded.")
+    width, height = body.get("width") or 1024, body.get("height") or 768
+    for side in (width, height):
+        if not (32 <= side <= 1536 and side % 8 == 0):
+            raise bad_request("invalid dimensions")
+    count = body.get("num_images") or 4
+    if not 1 <= count <= (4 if max(width, height) > 768 else 8):
+        raise bad_request("Too many images")
+    model_id = body.get("modelId")
+    if model_id is not None and not _UUID.match(model_id):
+        raise bad_request(
+            f"{model_id} is not supported within the Production API. "
+            "Please try again with a different model ID."
+        )
+    init_id = body.get("init_image_id")
+    if init_id is not None and init_id not in state.uploads:
+        raise bad_request("invalid init image id")
+    generated = body.get("init_generation_image_id")
+    if generated is not None and not _image_ready(state, generated):
+        raise bad_request("couldn't access image")
+
+
+def _image_ready(state: EmulatorState, image_id: str) -> bool:
+    image = state.images.get(image_id)
+    if image is None:
+        return False
+    parent = state.generations.get(image.generation_id)
+    return parent is not None and parent.timing.status(state.now()) == "COMPLETE"
+
+
+def _seed(state: EmulatorState, body: dict[str, Any], job_id: str) -> int:
+    seed = body.get("seed")
+    return seed if isinstance(seed, int) else int(job_id[:8], 16) % 2_000_000_000
+
+
+def _register(state: EmulatorState, generation: Generation) -> None:
+    state.generations[generation.id] = generation
+    state.listing.append(generation.id)
+
+
+async def create_generation(request: Request) -> Response:
+    """POST /generations: an image job of ``num_images`` pictures."""
+    state, path = state_of(request), "/generations"
+    body = await read_body(request, path)
+    _check_image_body(state, body)
+    now = state.now()
+    credits = pricing.price(path, body)
+    admission = admit(state, "image", credits, now)
+    gen_id = new_id()
+    model = pricing.model_for(body.get("modelId"))
+    model_name = model.name if model else ("Custom model" if body.get("modelId") else "SD 1.5")
+    sd_version = model.sd_version if model else body.get("sd_version", "v1_5")
+    width, height = body.get("width") or 1024, body.get("height") or 768
+    seed = _seed(state, body, gen_id)
+    stem = file_stem(model_name, body["prompt"][:30])
+    lines = (body["prompt"], f"model: {model_name}", f"seed: {seed}", f"{width}x{height}")
+    ids = []
+    for i in range(body.get("num_images") or 4):
+        image_id = new_id()
+        rel = f"users/{state.config.user_id}/generations/{gen_id}/{stem}_{i}.jpg"
+        state.images[image_id] = Image(image_id, gen_id, i, "/cdn/" + rel, width, height)
+        state.assets[rel] = admission.asset("jpeg", width, height, lines, f"{gen_id}:{i}")
+        ids.append(image_id)
+    _register(state, Generation(
+        gen_id, "image", path, iso_now(), admission.timing, body, body.get("modelId"),
+        model_name, sd_version, width, height, seed, tuple(ids), credits,
+    ))  # fmt: skip
+    after_create(state, path, body, gen_id, admission, True)
+    return ok({"sdGenerationJob": {"generationId": gen_id, **cost(credits)}})
+
+
+def _video_source(state: EmulatorState, body: dict[str, Any]) -> tuple[int, int] | None:
+    image_id, image_type = body.get("imageId"), body.get("imageType")
+    if image_id is None:
+        return None
+    if image_type == "UPLOADED":
+        upload = state.uploads.get(image_id)
+        if upload is None:
+            raise bad_request("invalid init image id")
+        return upload[1], upload[2]
+    if not _image_ready(state, image_id):
+        raise bad_request("couldn't access image")
+    image = state.images[image_id]
+    return image.width, image.height
+
+
+async def _create_video(request: Request, path: str) -> Response:
+    state = state_of(request)
+    body = await read_body(request, path)
+    if len(body["prompt"]) > _MAX_PROMPT:
+        raise bad_request("Invalid prompt, maximum length of 1500 characters exceeded.")
+    source = _video_source(state, body)
+    model = body.get("model") or "MOTION2"
+    resolution = body.get("resolution") or (
+        "RESOLUTION_720" if "VEO3" in model else "RESOLUTION_480"
+    )
+    if "VEO3" in model and resolution != "RESOLUTION_720":
+        raise bad_request(f"{model} supports only RESOLUTION_720")
+    width, height = _VIDEO_SIZES[resolution]
+    if body.get("width") and body.get("height"):
+        width, height = body["width"], body["height"]
+    elif source is not None and source[0] < source[1]:
+        width, height = height, width
+    return _video_job(state, path, body, "video", model, width, height, "motionVideoGenerationJob")
+
+
+def _video_job(
+    state: EmulatorState, path: str, body: dict[str, Any], kind: Any, model: str,
+    width: int, height: int, key: str, source: tuple[int, int] | None = None,
+) -> Response:  # fmt: skip
+    now = state.now()
+    credits = pricing.price(path, body, source)
+    admission = admit(state, "video" if kind == "video" else kind, credits, now)
+    gen_id, image_id = new_id(), new_id()
+    seed = _seed(state, body, gen_id)
+    stem = file_stem(model, str(body.get("prompt", "motion"))[:30])
+    base = f"users/{state.config.user_id}/generations/{gen_id}/{stem}"
+    lines = (str(body.get("prompt", "")), f"model: {model}", f"seed: {seed}")
+    state.assets[base + ".jpg"] = admission.asset("jpeg", width, height, lines, gen_id)
+    state.assets[base + "-0.mp4"] = admission.asset("mp4", width, height, (), gen_id)
+    state.images[image_id] = Image(
+        image_id, gen_id, 0, f"/cdn/{base}.jpg", width, height, f"/cdn/{base}-0.mp4"
+    )
+    _register(state, Generation(
+        gen_id, kind, path, iso_now(), admission.timing, body, None, model, None,
+        width, height, seed, (image_id,), credits,
+    ))  # fmt: skip
+    after_create(state, path, body, gen_id, admission, True)
+    return ok({key: {"generationId": gen_id, **cost(credits)}})
+
+
+async def create_text_to_video(request: Request) -> Response:
+    """POST /generations-text-to-video."""
+    return await _create_video(request, "/generations-text-to-video")
+
+
+async def create_image_to_video(request: Request) -> Response:
+    """POST /generations-image-to-video: a generated or uploaded start image."""
+    return await _create_video(request, "/generations-image-to-video")
+
+
+async def create_motion_svd(request: Request) -> Response:
+    """POST /generations-motion-svd: an image id (generated, variation, init), not a generation."""
+    state, path = state_of(request), "/generations-motion-svd"
+    body = await read_body(request, path)
+    image_id = body["imageId"]
+    size: tuple[int, int] | None = None
+    if image_id in state.generations:
+        raise bad_request("Service Error")
+    if body.get("isInitImage"):
+        upload = state.uploads.get(image_id)
+        if upload is None:
+            raise bad_request("invalid init image id")
+        size = upload[1], upload[2]
+    elif body.get("isVariation"):
+        variation = state.variations.get(image_id)
+        if variation is None or variation.timing.status(state.now()) != "COMPLETE":
+            raise bad_request("failed to find init variation")
+        size = variation.width, variation.height
+    elif _image_ready(state, image_id):
+        size = state.images[image_id].width, state.images[image_id].height
+    else:
+        raise bad_request("couldn't access image")
+    width, height = size
+    return _video_job(state, path, body, "motion-svd", "SVD", width, height,
+                      "motionSvdGenerationJob", size)  # fmt: skip
+
+
+async def get_generation(request: Request) -> Response:
+    """GET /generations/{id}: ``generations_by_pk``, null for an unknown id."""
+    state = state_of(request)
+    generation = state.generations.get(request.path_params["id"])
+    if generation is None:
+        return ok({"generations_by_pk": None})
+    view = generation_view(state, generation, state.now(), origin_of(request))
+    return ok({"generations_by_pk": view})
+
+
+async def delete_generation(request: Request) -> Response:
+    """DELETE /generations/{id}: gone from reads and listings (a running job still runs)."""
+    state = state_of(request)
+    gen_id = request.path_params["id"]
+    if state.generations.pop(gen_id, None) is None:
+        return ok({"delete_generations_by_pk": None})
+    state.listing.remove(gen_id)
+    return ok({"delete_generations_by_pk": {"id": gen_id}})
+
+
+async def list_generations(request: Request) -> Response:
+    """GET /generations/user/{userId}?offset&limit: newest first, no page info."""
+    state = state_of(request)
+    try:
+        offset = int(request.query_params.get("offset", 0))
+        limit = int(request.query_params.get("limit", 10))
+    except ValueError as e:
+        raise Refusal(400, "offset and limit must be integers", "validation-failed") from e
+    if request.path_params["userId"] != state.config.user_id or offset < 0 or limit <= 0:
+        return ok({"generations": []})
+    listing, now, origin = state.listing, state.now(), origin_of(request)
+    top = len(listing) - 1 - offset
+    ids = [listing[i] for i in range(top, max(-1, top - limit), -1)]
+    views = [generation_view(state, state.generations[g], now, origin) for g in ids]
+    return ok({"generations": views})
+
+
+ROUTES: list[tuple[str, str, Any, str | None]] = [
+    ("/generations", "POST", create_generation, "/generations"),
+    ("/generations/user/{userId}", "GET", list_generations, None),
+    ("/generations/{id}", "GET", get_generation, None),
+    ("/generations/{id}", "DELETE", delete_generation, None),
+    ("/generations-text-to-video", "POST", create_text_to_video, "/generations-text-to-video"),
+    ("/generations-image-to-video", "POST", create_image_to_video, "/generations-image-to-video"),
+    ("/generations-motion-svd", "POST", create_motion_svd, "/generations-motion-svd"),
+]

@@ -1,0 +1,242 @@
+"""The emulator's whole world: the clock, the slots, the ledger, every job and the statistics.
+
+Jobs are scheduled when they are created: with first-in-first-out slots and durations known up
+front, each job's start and finish times follow at once (a heap of slot free times), so no task
+runs per job and a status request is a dictionary lookup. Completions that have effects (refunds
+of FAILED jobs, webhooks) are applied by ``advance(now)``, which every request calls first.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from leobatch.emulator.config import EmulatorConfig
+from leobatch.emulator.limits import Storm, TokenBucket
+from leobatch.emulator.records import (
+    Asset,
+    Generation,
+    Image,
+    InitImage,
+    MotionVariation,
+    Timing,
+    Variation,
+)
+from leobatch.emulator.refusal import Refusal
+
+__all__ = ["FAULTS", "EmulatorState"]
+
+FAULTS = ("fail", "error", "ghost", "drop", "truncate")
+_STORM_PERIOD_S = 10.0
+
+
+def iso_now() -> str:
+    """Wall-clock time as the API writes it."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class EmulatorState:
+    """Everything one emulator knows; handlers read and change it, tests may inspect it.
+
+    ``clock`` is the emulator's monotonic clock in real seconds (monkeypatch it to freeze time).
+    """
+
+    def __init__(self, config: EmulatorConfig, clock: Callable[[], float] = time.monotonic):
+        self.config = config
+        self.clock = clock
+        self.balance = config.credits
+        self.origin: str | None = config.public_url
+        self.generations: dict[str, Generation] = {}
+        self.listing: list[str] = []  # generation ids, oldest first
+        self.images: dict[str, Image] = {}
+        self.variations: dict[str, Variation] = {}
+        self.variations_by_image: dict[str, list[str]] = {}
+        self.motion_variations: dict[str, MotionVariation] = {}
+        self.init_images: dict[str, InitImage] = {}
+        self.uploads: dict[str, tuple[bytes, int, int]] = {}  # init image id -> bytes, w, h
+        self.assets: dict[str, Asset] = {}  # CDN path -> how to draw it
+        self.upload_bytes: dict[str, bytes] = {}  # CDN path -> uploaded bytes
+        self.webhook_queue: deque[str] = deque()
+        self._slot_free = [0.0] * config.slots
+        self._starts: deque[float] = deque()
+        self._due: list[tuple[float, int, str, int, bool, bool]] = []
+        self._seq = 0
+        seed = config.seed
+        self._rng = {name: random.Random(f"{name}-{seed}") for name in (*FAULTS, "duration")}
+        self._rates = {
+            "fail": config.fail_rate,
+            "error": config.error_rate,
+            "ghost": config.ghost_rate,
+            "drop": config.drop_rate,
+            "truncate": config.truncate_rate,
+        }
+        self.global_bucket = TokenBucket(config.requests_per_minute, config.minute_s)
+        self._create_buckets: dict[str, TokenBucket] = {}
+        self.storm = Storm.seeded(config.storm, _STORM_PERIOD_S * config.time_scale, seed)
+        self.requests: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.too_many = 0
+        self.charged = 0
+        self.refunded = 0
+        self.calculator_calls = 0
+        self._bodies: dict[str, list[tuple[str, bool]]] = {}
+        self._timings: list[Timing] = []
+
+    # -- clock and scheduling -------------------------------------------------------------
+    def now(self) -> float:
+        """The emulator clock, in real seconds."""
+        return self.clock()
+
+    def queued(self, now: float) -> int:
+        """Jobs created but still waiting for a slot at ``now``."""
+        starts = self._starts
+        while starts and starts[0] <= now:
+            starts.popleft()
+        return len(starts)
+
+    def check_queue(self, now: float) -> None:
+        """Refuse a create when the pending queue (20 per slot) is full."""
+        if self.queued(now) >= self.config.queue_limit:
+            wait = self._starts[0] - now
+            raise self.too_many_requests(
+                "Too many pending generations: the queue is full, try again later", wait
+            )
+
+    def schedule(self, family: str, now: float) -> Timing:
+        """Give a new job its slot: FIFO, durations from the family's base with +-30% jitter."""
+        base = self.config.durations_s[family] * self.config.time_scale
+        duration = base * self._rng["duration"].uniform(0.7, 1.3)
+        start = max(now, heapq.heappop(self._slot_free))
+        finish = start + duration
+        heapq.heappush(self._slot_free, finish)
+        if start > now:
+            self._starts.append(start)
+        failed = self.fault("fail")
+        timing = Timing(now, start, finish, failed)
+        self._timings.append(timing)
+        return timing
+
+    def track(self, job_id: str, timing: Timing, credits: int, is_generation: bool) -> None:
+        """Register a job's completion for ``advance`` (refund, webhook)."""
+        self._seq += 1
+        entry = (timing.finish, self._seq, job_id, credits, timing.failed, is_generation)
+        heapq.heappush(self._due, entry)
+
+    def advance(self, now: float) -> None:
+        """Apply the effects of every job that ended by ``now``: refunds and webhooks."""
+        due = self._due
+        while due and due[0][0] <= now:
+            _, _, job_id, credits, failed, is_generation = heapq.heappop(due)
+            if failed:
+                self.balance += credits
+                self.refunded += credits
+            elif is_generation and self.config.webhook_url:
+                self.webhook_queue.append(job_id)
+
+    def next_due(self) -> float | None:
+        """When the next job ends, if any is pending."""
+        return self._due[0][0] if self._due else None
+
+    # -- money ------------------------------------------------------------------------------
+    def charge(self, credits: int) -> None:
+        """Take ``credits`` from the balance, or refuse as the real API does (nothing created)."""
+        if credits > self.balance:
+            raise Refusal(400, f"not enough api tokens userId: {self.config.user_id}")
+        self.balance -= credits
+        self.charged += credits
+
+    # -- limits and faults --------------------------------------------------------------------
+    def too_many_requests(self, message: str, wait_s: float) -> Refusal:
+        """A 429 with the envelope, and Retry-After unless disabled."""
+        self.too_many += 1
+        headers = {}
+        if self.config.retry_after:
+            wait_s = max(wait_s, 0.001)
+            headers["Retry-After"] = str(int(-(-wait_s // 1))) if wait_s >= 1 else f"{wait_s:.3f}"
+        return Refusal(429, message, headers=headers)
+
+    def check_rate(self, now: float) -> None:
+        """The global request limit and the 429 storm."""
+        wait = self.storm.wait(now)
+        if wait > 0:
+            self.faults["storm"] += 1
+            raise self.too_many_requests("Rate limit exceeded, please slow down", wait)
+        wait = self.global_bucket.take(now)
+        if wait > 0:
+            raise self.too_many_requests("Rate limit exceeded, please slow down", wait)
+
+    def check_create_rate(self, path: str, now: float) -> None:
+        """10 create requests per slot per minute on each rate-limited create endpoint."""
+        bucket = self._create_buckets.get(path)
+        if bucket is None:
+            bucket = TokenBucket(self.config.creates_per_minute, self.config.minute_s)
+            self._create_buckets[path] = bucket
+        wait = bucket.take(now)
+        if wait > 0:
+            raise self.too_many_requests(f"Rate limit exceeded for {path}", wait)
+
+    def fault(self, name: str) -> bool:
+        """Draw whether fault ``name`` strikes now (seeded), counting it when it does."""
+        rate = self._rates[name]
+        if rate <= 0.0 or self._rng[name].random() >= rate:
+            return False
+        self.faults[name] += 1
+        return True
+
+    # -- observation ----------------------------------------------------------------------------
+    def record_create(self, path: str, body: dict[str, Any], job_id: str, failed: bool) -> None:
+        """Count a create by its canonical body, so duplicate submissions show in the stats."""
+        canonical = path + " " + json.dumps(body, sort_keys=True, separators=(",", ":"))
+        self._bodies.setdefault(canonical, []).append((job_id, failed))
+
+    def stats(self) -> dict[str, Any]:
+        """What ``GET /_emulator/stats`` reports."""
+        now = self.now()
+        self.advance(now)
+        events: list[tuple[float, int]] = []
+        busy = 0.0
+        first = last = None
+        for t in self._timings:
+            end = min(t.finish, now)
+            if t.start < end:
+                busy += end - t.start
+            if t.start <= now:
+                events.append((t.start, 1))
+                events.append((t.finish, -1))
+                first = t.start if first is None else min(first, t.start)
+                last = end if last is None else max(last, end)
+        peak = running = 0
+        for _, step in sorted(events):
+            running += step
+            peak = max(peak, running)
+        span = (last - first) if first is not None and last is not None else 0.0
+        per_body = {k: len(v) for k, v in self._bodies.items()}
+        duplicates = sum(max(0, sum(1 for _, f in v if not f) - 1) for v in self._bodies.values())
+        return {
+            "requests": dict(self.requests),
+            "requests_total": sum(self.requests.values()),
+            "jobs_created": len(self._timings),
+            "jobs_running": sum(1 for t in self._timings if t.start <= now < t.finish),
+            "jobs_queued": self.queued(now),
+            "peak_running": peak,
+            "slots": self.config.slots,
+            "slot_busy_s": busy,
+            "span_s": span,
+            "utilisation": busy / (self.config.slots * span) if span > 0 else 0.0,
+            "creates": sum(per_body.values()),
+            "distinct_bodies": len(per_body),
+            "duplicate_creates": duplicates,
+            "creates_per_body": per_body,
+            "credits_charged": self.charged,
+            "credits_refunded": self.refunded,
+            "balance": self.balance,
+            "calculator_calls": self.calculator_calls,
+            "too_many_requests": self.too_many,
+            "faults": {name: self.faults.get(name, 0) for name in (*FAULTS, "storm")},
+        }

@@ -1,0 +1,124 @@
+"""The JSON shapes of api-facts sections 4-9, built from the emulator's records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leobatch.api.wire import SD_VERSIONS
+from leobatch.catalog import find_element
+from leobatch.emulator.records import Generation, MotionVariation, Variation
+from leobatch.emulator.state import EmulatorState
+
+__all__ = ["cost", "generation_view", "motion_variation_view", "number", "variation_view"]
+
+
+def number(value: float) -> int | float:
+    """A JSON number, written as an integer when it is one (the SDK types weights as int)."""
+    return int(value) if float(value).is_integer() else value
+
+
+def cost(credits: int) -> dict[str, Any]:
+    """The ``{apiCreditCost, cost}`` pair every create response carries (credit accounts)."""
+    return {"apiCreditCost": credits, "cost": {"amount": str(credits), "unit": "CREDITS"}}
+
+
+def variation_view(v: Variation, now: float, origin: str, created: bool = True) -> dict[str, Any]:
+    """One ``generated_image_variation_generic`` row."""
+    status = v.timing.status(now)
+    row: dict[str, Any] = {"id": v.id, "status": status, "transformType": v.transform}
+    if created:
+        row["createdAt"] = v.created_at
+    row["url"] = origin + v.path if status == "COMPLETE" else None
+    return row
+
+
+def motion_variation_view(m: MotionVariation, now: float, origin: str) -> dict[str, Any]:
+    """One ``generated_image_variation_motion`` row (video upscale)."""
+    status = m.timing.status(now)
+    return {
+        "id": m.id,
+        "createdAt": m.created_at,
+        "status": status,
+        "motionTransformType": "UPSCALE",
+        "resolution": "RESOLUTION_720",
+        "url": origin + m.path if status == "COMPLETE" else None,
+    }
+
+
+def _elements(body: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for i, given in enumerate(body.get("elements") or (), start=1):
+        ak = given.get("akUUID")
+        element = find_element(ak) if isinstance(ak, str) else None
+        lora: dict[str, Any] = {"akUUID": ak, "name": None, "description": None, "urlImage": None}
+        if element is not None:
+            lora.update(name=element.name, description=f"{element.name} element")
+            if element.base_model in SD_VERSIONS:
+                lora["baseModel"] = element.base_model
+            lora.update(
+                weightDefault=number(element.weight_default),
+                weightMin=number(element.weight_min),
+                weightMax=number(element.weight_max),
+            )
+        weight = given.get("weight")
+        rows.append({"id": i, "weightApplied": 1.0 if weight is None else weight, "lora": lora})
+    return rows
+
+
+def generation_view(state: EmulatorState, g: Generation, now: float, origin: str) -> dict[str, Any]:
+    """One ``generations_by_pk`` object; ``generated_images`` stays empty until COMPLETE."""
+    status = g.timing.status(now)
+    body = g.body
+    images = []
+    if status == "COMPLETE":
+        for image_id in g.image_ids:
+            image = state.images[image_id]
+            video = image.mp4_path is not None
+            variations = state.variations_by_image.get(image_id, ())
+            images.append(
+                {
+                    "id": image.id,
+                    "url": origin + image.path,
+                    "nsfw": False,
+                    "likeCount": 0,
+                    "fantasyAvatar": None,
+                    "motion": video or None,
+                    "motionModel": body.get("model", "SVD") if video else None,
+                    "motionStrength": body.get("motionStrength") if video else None,
+                    "imageToVideo": (g.endpoint == "/generations-image-to-video")
+                    if video
+                    else None,
+                    "motionMP4URL": origin + image.mp4_path if image.mp4_path else None,
+                    "generated_image_variation_generics": [
+                        variation_view(state.variations[v], now, origin, created=False)
+                        for v in variations
+                    ],
+                }
+            )
+    image_kind = g.kind == "image"
+    return {
+        "id": g.id,
+        "createdAt": g.created_at,
+        "status": status,
+        "prompt": body.get("prompt", ""),
+        "negativePrompt": body.get("negative_prompt", body.get("negativePrompt")),
+        "modelId": g.model_id,
+        "imageWidth": g.width,
+        "imageHeight": g.height,
+        "inferenceSteps": body.get("num_inference_steps", 15) if image_kind else None,
+        "guidanceScale": body.get("guidance_scale", 7) if image_kind else None,
+        "seed": g.seed,
+        "scheduler": body.get("scheduler", "EULER_DISCRETE") if image_kind else None,
+        "sdVersion": g.sd_version if g.sd_version in SD_VERSIONS else None,
+        "presetStyle": body.get("presetStyle"),
+        "initStrength": body.get("init_strength"),
+        "public": bool(body.get("public", body.get("isPublic", False))),
+        "photoReal": bool(body.get("photoReal", False)),
+        "photoRealStrength": body.get("photoRealStrength"),
+        "promptMagic": bool(body.get("promptMagic", False)),
+        "promptMagicStrength": body.get("promptMagicStrength"),
+        "promptMagicVersion": body.get("promptMagicVersion"),
+        "ultra": bool(body.get("ultra", False)),
+        "generated_images": images,
+        "generation_elements": _elements(body) if image_kind else [],
+    }
