@@ -106,7 +106,7 @@ async def _main(args: _Args) -> int:
             if saved is not None:
                 priced = saved
             else:
-                cache = None if args.emulator else PriceCache()
+                cache = None if args.emulator else PriceCache.default()
                 priced = await price_online(plan, client, cache=cache, refresh=args.refresh_prices)
             if priced.unknown_jobs and not args.allow_unknown_prices:
                 raise PricingError(

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import httpx
@@ -161,7 +161,7 @@ class _Engine:
         account = await self.client.me()
         self.user_id = account.user_id
         self.balance = account.credits
-        slots = self.options.slots or self.plan.concurrency or account.slots
+        slots = self.options.slots or self.plan.concurrency or account.slots or 10
         headroom = self.options.headroom
         if headroom is None:
             headroom = max(2, math.ceil(slots * 0.3))
@@ -518,9 +518,9 @@ class _Engine:
         for rid, tracked in pending.items():
             if rid not in seen and rid in self.tracked:
                 await self.global_limit.acquire()
-                gen = await self.client.get_generation(rid)
-                if gen is not None:
-                    await self._observe_generation(tracked, gen)
+                single = await self.client.get_generation(rid)
+                if single is not None:
+                    await self._observe_generation(tracked, single)
 
     async def _poll_others(self) -> None:
         now = anyio.current_time()
@@ -632,7 +632,7 @@ class _Engine:
 
         try:
             async with self.downloads:
-                media = "video" if job.kind in VIDEO_KINDS else "image"
+                media: Literal["image", "video"] = "video" if job.kind in VIDEO_KINDS else "image"
                 got = await download(
                     self.http,
                     url,

@@ -1,0 +1,246 @@
+"""Throughput: leobatch against the official SDK, on the emulator, side by side in one run.
+
+Each contestant renders the same N single-image jobs (and downloads every image) against a fresh
+emulator subprocess with the same slots and time scale:
+
+- leobatch: `run_plan` (batched polling, slots + headroom, token buckets);
+- sdk-sequential: the official SDK, create then poll every (scaled) second, one job at a time;
+- sdk-semaphore: the official SDK's async API, a semaphore of `slots`, (scaled) 1 s polling.
+
+Printed for each: makespan / ideal makespan (the emulator's slot-busy seconds / slots), slot
+utilisation from first start to last completion (emulator), status requests per job, client CPU
+ms per job (this process only: the emulator runs in its own process), duplicate creates.
+
+    python benchmarks/throughput.py [--jobs 240] [--slots 10] [--time-scale 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+
+API_KEY = "5f0c6d3e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
+MODEL = "b24e16ff-06e3-43eb-8d33-4416c2d75876"  # Leonardo Lightning XL
+STATUS_ROUTES = ("GET /generations/{id}", "GET /generations/user/{userId}", "GET /variations/{id}")
+
+
+@dataclass(frozen=True)
+class Figures:
+    name: str
+    jobs: int
+    wall_s: float
+    cpu_s: float
+    stats: dict[str, Any]
+
+    def row(self) -> dict[str, Any]:
+        st = self.stats
+        slots = st["slots"]
+        ideal_s = st["slot_busy_s"] / slots if slots else 0.0
+        status = sum(n for route, n in st["requests"].items() if _is_status(route))
+        return {
+            "contestant": self.name,
+            "jobs": self.jobs,
+            "makespan_s": round(self.wall_s, 2),
+            "makespan/ideal": round(self.wall_s / ideal_s, 3) if ideal_s else None,
+            "utilisation": round(st["utilisation"], 3),
+            "status_req/job": round(status / self.jobs, 3),
+            "cpu_ms/job": round(1000 * self.cpu_s / self.jobs, 2),
+            "duplicates": st["duplicate_creates"],
+        }
+
+
+def _is_status(route: str) -> bool:
+    return any(route.startswith(s.split(" {")[0]) for s in STATUS_ROUTES) and route.startswith(
+        "GET"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def emulator(slots: int, time_scale: float) -> Iterator[str]:
+    """A fresh emulator subprocess; yields its origin (http://127.0.0.1:PORT)."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "leobatch", "emulator", "--port", str(port), "--slots", str(slots),
+         "--time-scale", str(time_scale), "--credits", "100000000"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    origin = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"{origin}/_emulator/stats", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield origin
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def stats(origin: str) -> dict[str, Any]:
+    return dict(httpx.get(f"{origin}/_emulator/stats", timeout=10).json())
+
+
+def bodies(n: int) -> list[dict[str, Any]]:
+    return [
+        {"prompt": f"a ceramic mug, benchmark {i}", "modelId": MODEL, "width": 512,
+         "height": 512, "num_images": 1, "alchemy": False, "seed": i}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def measure(name: str, n: int, origin: str, work: Callable[[], None]) -> Figures:
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    work()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return Figures(name, n, wall, cpu, stats(origin))
+
+
+# ------------------------------------------------------------------------------ leobatch
+
+
+def leobatch_contestant(n: int, slots: int, time_scale: float) -> Figures:
+    from leobatch.api.client import LeonardoClient
+    from leobatch.plan import expand_plan
+    from leobatch.pricing.calculator import price_online
+    from leobatch.recipe import load_recipe
+    from leobatch.run.engine import RunOptions, run_plan
+    from leobatch.run.journal import Journal
+
+    with tempfile.TemporaryDirectory() as tmp, emulator(slots, time_scale) as origin:
+        recipe = Path(tmp) / "bench.yaml"
+        recipe.write_text(
+            "version: 1\nname: bench\n"
+            f"matrix:\n  seed: {json.dumps(list(range(n)))}\n"
+            "stages:\n  mug:\n    kind: image\n    model: lightning-xl\n"
+            "    prompt: 'a ceramic mug, benchmark {{ seed }}'\n"
+            "    params: {width: 512, height: 512, num_images: 1, alchemy: false,"
+            " seed: '{{ seed }}'}\n"
+        )
+        plan = expand_plan(load_recipe(recipe))
+        base = f"{origin}/api/rest/v1"
+
+        async def go() -> None:
+            async with LeonardoClient(API_KEY, base) as client:
+                priced = await price_online(plan, client, cache=None)
+                with Journal.open(plan.output_dir) as journal:
+                    wall0, cpu0 = time.perf_counter(), time.process_time()
+                    await run_plan(
+                        priced, client, journal, options=RunOptions(time_scale=time_scale)
+                    )
+                    timing.update(wall=time.perf_counter() - wall0, cpu=time.process_time() - cpu0)
+
+        timing: dict[str, float] = {}
+        anyio.run(go)
+        return Figures("leobatch", n, timing["wall"], timing["cpu"], stats(origin))
+
+
+# ------------------------------------------------------------------------------ the SDK
+
+
+def sdk_sequential(n: int, slots: int, time_scale: float) -> Figures:
+    from leonardo_ai_sdk import LeonardoAiSDK
+
+    with emulator(slots, time_scale) as origin:
+        sdk = LeonardoAiSDK(bearer_auth=API_KEY, server_url=f"{origin}/api/rest/v1")
+        http = httpx.Client()
+
+        def work() -> None:
+            for body in bodies(n):
+                created = sdk.image.create_generation(request=body)  # type: ignore[arg-type]
+                gen_id = created.object.sd_generation_job.generation_id  # type: ignore[union-attr]
+                while True:
+                    time.sleep(1.0 * time_scale)
+                    got = sdk.image.get_generation_by_id(id=gen_id)  # type: ignore[arg-type]
+                    gen = got.object.generations_by_pk  # type: ignore[union-attr]
+                    if gen is not None and str(gen.status) not in ("PENDING", "JobStatus.PENDING"):
+                        break
+                for image in gen.generated_images or []:
+                    http.get(image.url).raise_for_status()
+
+        return measure("sdk-sequential", n, origin, work)
+
+
+def sdk_semaphore(n: int, slots: int, time_scale: float) -> Figures:
+    from leonardo_ai_sdk import LeonardoAiSDK
+
+    with emulator(slots, time_scale) as origin:
+        sdk = LeonardoAiSDK(bearer_auth=API_KEY, server_url=f"{origin}/api/rest/v1")
+
+        async def one(
+            body: dict[str, Any], sem: asyncio.Semaphore, http: httpx.AsyncClient
+        ) -> None:
+            async with sem:
+                created = await sdk.image.create_generation_async(request=body)  # type: ignore[arg-type]
+                gen_id = created.object.sd_generation_job.generation_id  # type: ignore[union-attr]
+                while True:
+                    await asyncio.sleep(1.0 * time_scale)
+                    got = await sdk.image.get_generation_by_id_async(id=gen_id)  # type: ignore[arg-type]
+                    gen = got.object.generations_by_pk  # type: ignore[union-attr]
+                    if gen is not None and str(gen.status) not in ("PENDING", "JobStatus.PENDING"):
+                        break
+                for image in gen.generated_images or []:
+                    (await http.get(image.url)).raise_for_status()
+
+        async def all_jobs() -> None:
+            sem = asyncio.Semaphore(slots)
+            async with httpx.AsyncClient() as http:
+                await asyncio.gather(*(one(b, sem, http) for b in bodies(n)))
+
+        return measure("sdk-semaphore", n, origin, lambda: asyncio.run(all_jobs()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=240)
+    parser.add_argument("--slots", type=int, default=10)
+    parser.add_argument("--time-scale", type=float, default=0.05)
+    parser.add_argument("--sequential-jobs", type=int, default=40,
+                        help="jobs for the sequential SDK loop (it is slow by design)")  # fmt: skip
+    args = parser.parse_args()
+    contestants: list[tuple[Callable[[int, int, float], Figures], int]] = [
+        (leobatch_contestant, args.jobs),
+        (sdk_semaphore, args.jobs),
+        (sdk_sequential, args.sequential_jobs),
+    ]
+    rows = []
+    for contestant, n in contestants:
+        figures = contestant(n, args.slots, args.time_scale)
+        rows.append(figures.row())
+        print(json.dumps(rows[-1]), flush=True)
+    print()
+    print(f"slots={args.slots} time_scale={args.time_scale}")
+    columns = list(rows[0])
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
