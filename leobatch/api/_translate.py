@@ -7,6 +7,7 @@ Every message names the request (method and path, never headers) and quotes the 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 
 import httpx
@@ -25,6 +26,7 @@ from leobatch.errors import (
 
 __all__ = ["api_message", "error_from_response", "error_from_transport", "scrub"]
 
+_XML_MESSAGE = re.compile(r"<Message>(.*?)</Message>", re.DOTALL)
 _AUTH_TEXTS = ("authorization hook", "authentication hook")
 _MODERATION_TEXTS = ("inappropriate content", "content moderation")
 _CREDITS_TEXT = "not enough api tokens"
@@ -44,7 +46,10 @@ def scrub(text: str, secret: str) -> str:
 
 
 def api_message(body: bytes) -> str | None:
-    """The API's ``error`` text (or a GraphQL ``errors[0].message``); ``None`` if there is none."""
+    """The API's ``error`` text (or a GraphQL ``errors[0].message``, or an S3 XML ``Message``)."""
+    if body.lstrip().startswith(b"<"):
+        found = _XML_MESSAGE.search(body.decode("utf-8", "replace"))
+        return found.group(1).strip() if found else None
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
