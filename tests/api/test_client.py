@@ -142,7 +142,7 @@ async def test_init_image_upload_round_trip(emulated: Emulated) -> None:
 
 
 async def test_improve_prompt_and_price(emulated: Emulated) -> None:
-    """Prompt improvement returns text and its credits; the calculator quotes what create charges."""
+    """Improve-prompt returns text and credits; the calculator quotes what create charges."""
     async with emulated() as (client, state):
         improved = await client.improve_prompt("a mug", instructions="make it moody")
         assert improved.text

@@ -94,7 +94,7 @@ async def test_calculator_429_is_retried_until_it_succeeds(emulated: Emulated) -
 
 
 async def test_429_without_retry_after_gives_up_after_the_attempts(emulated: Emulated) -> None:
-    """With no Retry-After, backoff is bounded: after `attempts` tries the 429 reaches the caller."""
+    """Without Retry-After, backoff is bounded: after `attempts` tries the 429 is raised."""
     policy = RetryPolicy(attempts=3, base_s=0.001, cap_s=0.002)
     async with emulated(requests_per_minute=1, retry_after=False, retry=policy) as (client, state):
         await client.me()
