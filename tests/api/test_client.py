@@ -6,7 +6,7 @@ import io
 
 import anyio
 import pytest
-from conftest import Emulated
+from api_support import Emulated
 from PIL import Image
 
 from leobatch.api.client import Generation, LeonardoClient, Variation

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import pytest
-from conftest import FAST_RETRY, Emulated
+from api_support import FAST_RETRY, Emulated
 
 from leobatch.api.client import RetryPolicy
 from leobatch.errors import (
