@@ -118,13 +118,13 @@ def _pipelines(ctx: Ctx, model: Model | None, has_model: bool) -> None:
             ("model",) if "model" in ctx.fields else ("params", "modelId"),
             f"model {model.slug!r} needs params.contrast (one of {', '.join(map(str, CONTRASTS))})",
         )
+    minimum = model.alchemy_min_contrast if model is not None else None
     if contrast is not None and contrast not in CONTRASTS:
         ctx.problem(
             ("params", "contrast"),
             f"contrast must be one of {', '.join(map(str, CONTRASTS))}, not {contrast}",
         )
-    minimum = model.alchemy_min_contrast if model is not None else None
-    if model is not None and minimum is not None and alchemy and (contrast or minimum) < minimum:
+    elif model is not None and minimum is not None and alchemy and (contrast or minimum) < minimum:
         ctx.problem(
             ("params", "contrast"),
             f"contrast must be >= {minimum} for {model.name} with Alchemy, not {contrast}",
@@ -166,11 +166,8 @@ def _image_source(ctx: Ctx, model: Model | None) -> None:
         ctx.problem((), f"an image stage cannot take a {ctx.upstream_kind!r} output")
 
 
-def _reference(ctx: Ctx, path: Path_, image: object) -> str | None:
+def _reference(ctx: Ctx, path: Path_, image: object, id_field: str) -> str | None:
     """``initImageType`` of a guidance or context image, its id becoming an Input."""
-    field = ".".join(str(p) for p in path[:-1]).replace("guidance", "controlnets")
-    field = field.replace("context_images", "contextImages")
-    id_field = f"{field}.{'initImageId' if path[0] == 'guidance' else 'id'}"
     if image == "upstream":
         if ctx.upstream_kind != "image":
             ctx.problem(path, "'upstream' needs 'from' naming an image stage")
@@ -228,7 +225,8 @@ def _guidance(ctx: Ctx, model: Model | None) -> bool:
             ctx.problem(path, "a guidance entry needs an image: a path or 'upstream'")
             continue
         uses_upstream = uses_upstream or entry["image"] == "upstream"
-        image_type = _reference(ctx, (*path, "image"), entry["image"])
+        id_field = f"controlnets.{len(controlnets)}.initImageId"
+        image_type = _reference(ctx, (*path, "image"), entry["image"], id_field)
         net: dict[str, Any] = {"initImageType": image_type, "preprocessorId": preprocessor}
         net["strengthType"] = strength
         if weight is not None:
@@ -246,11 +244,11 @@ def _context_images(ctx: Ctx, model: Model | None) -> None:
     if model is None or model.family != "flux-kontext":
         ctx.problem(("context_images",), "context_images need the model 'flux-kontext'")
         return
-    images = []
+    images: list[dict[str, Any]] = []
     for entry, path in entries:
         image = entry.get("image") if isinstance(entry, Mapping) else entry
         image_path = (*path, "image") if isinstance(entry, Mapping) else path
-        image_type = _reference(ctx, image_path, image)
+        image_type = _reference(ctx, image_path, image, f"contextImages.{len(images)}.id")
         images.append({"type": image_type})
     ctx.body["contextImages"] = images
 
