@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Build
 from PIL import Image
 
 from leobatch.request import BuiltRequest, FieldProblem
+
+Build = Callable[..., BuiltRequest | list[FieldProblem]]
 
 
 def message(result: BuiltRequest | list[FieldProblem]) -> str:

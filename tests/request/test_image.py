@@ -4,15 +4,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Build
 
 from leobatch.plan.jobs import UPSTREAM_TEXT, Input
 from leobatch.request import BuiltRequest, FieldProblem
 
 PHOENIX = "de7d3faf-762f-48e0-b3b7-9d0ac3a3fcf3"
+
+Build = Callable[..., BuiltRequest | list[FieldProblem]]
 
 
 def ok(result: BuiltRequest | list[FieldProblem]) -> BuiltRequest:

@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from conftest import Build
 
 from leobatch.plan.jobs import Input
 from leobatch.request import UNZOOM_FACTOR, BuiltRequest, FieldProblem
+
+Build = Callable[..., BuiltRequest | list[FieldProblem]]
 
 
 def ok(result: BuiltRequest | list[FieldProblem]) -> BuiltRequest:
