@@ -81,6 +81,7 @@ class _Expansion:
             create_per_minute=recipe.create_per_minute,
             requests_per_minute=recipe.requests_per_minute,
             retry_failed_jobs=recipe.retry_failed_jobs,
+            stage_kinds={s.name: s.kind for s in recipe.stages},
         )
 
     def _parents(self, stage: Stage) -> Iterator[tuple[dict[str, Any], _Made | None, int]]:
@@ -129,7 +130,8 @@ class _Expansion:
         built, prompt = made
         upstream = None if parent is None else Upstream(parent.job.key, index)
         inputs = built.inputs
-        if isinstance(prompt, str) and UPSTREAM_TEXT in prompt:
+        has_text = any(i.source == "upstream-text" for i in inputs)
+        if isinstance(prompt, str) and UPSTREAM_TEXT in prompt and not has_text:
             inputs = (*inputs, Input(field="prompt", source="upstream-text", id_kind=None))
         hashes = [i.sha256 for i in inputs if i.source == "file" and i.sha256]
         self.files.update((i.path or "", i.sha256 or "") for i in inputs if i.source == "file")

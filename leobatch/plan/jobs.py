@@ -105,6 +105,8 @@ class Plan:
     create_per_minute: int | None = None
     requests_per_minute: int | None = None
     retry_failed_jobs: int = 2
+    #: stage name -> its kind, for every stage (also those that yield no job)
+    stage_kinds: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def outputs(self) -> int:

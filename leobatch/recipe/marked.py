@@ -126,6 +126,8 @@ def parse_yaml(text: str | bytes) -> Parsed:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = e.problem or str(e)
         context = f" ({e.context})" if e.context and e.problem else ""
+        if context and e.context_mark and e.context_mark is not mark:
+            context = f" ({e.context} at line {e.context_mark.line + 1})"
         return Parsed(None, {}, ((line, col, f"YAML syntax error: {what}{context}"),))
     except yaml.YAMLError as e:
         line, col = 1, 1

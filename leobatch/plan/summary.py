@@ -1,0 +1,144 @@
+"""What ``leobatch plan`` shows: jobs, outputs and credits per stage and per model.
+
+A job whose price is unknown is counted as unknown, never as 0 credits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from leobatch.pricing.priced import PricedPlan
+
+__all__ = ["Diff", "PlanSummary", "Row", "summarise"]
+
+#: How each price source is labelled for people.
+SOURCE_LABELS = {
+    "rate-card": "estimate: built-in rate card",
+    "calculator": "Leonardo pricing calculator",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One stage or one model: jobs, outputs, credits of priced jobs, jobs with no price."""
+
+    name: str
+    kind: str
+    jobs: int
+    outputs: int
+    credits: int
+    unknown_jobs: int
+
+    @property
+    def credits_or_none(self) -> int | None:
+        """Credits, or None when no job of the row has a known price."""
+        return None if self.jobs and self.unknown_jobs == self.jobs else self.credits
+
+
+@dataclass(frozen=True, slots=True)
+class Diff:
+    """Jobs to render, already rendered, and no longer in the recipe (``terraform plan``)."""
+
+    new: int
+    done: int = 0
+    removed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSummary:
+    """A priced plan, summed up for display."""
+
+    recipe: str
+    jobs: int
+    outputs: int
+    price_classes: int
+    credits: int
+    source: str
+    unknown_jobs: int
+    stages: tuple[Row, ...]
+    models: tuple[Row, ...]
+    diff: Diff
+    balance: int | None
+    budget: int | None
+
+    @property
+    def source_label(self) -> str:
+        """The price source in words, e.g. ``estimate: built-in rate card``."""
+        return SOURCE_LABELS.get(self.source, self.source)
+
+    @property
+    def over_budget(self) -> bool:
+        """Whether the known credits pass the recipe's budget."""
+        return self.budget is not None and self.credits > self.budget
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``plan --json`` object of DESIGN section 7, exactly."""
+        return {
+            "recipe": self.recipe,
+            "jobs": self.jobs,
+            "outputs": self.outputs,
+            "price_classes": self.price_classes,
+            "credits": {
+                "total": self.credits,
+                "source": self.source,
+                "unknown_jobs": self.unknown_jobs,
+            },
+            "stages": [
+                {
+                    "name": row.name,
+                    "kind": row.kind,
+                    "jobs": row.jobs,
+                    "outputs": row.outputs,
+                    "credits": row.credits_or_none,
+                }
+                for row in self.stages
+            ],
+            "diff": {"new": self.diff.new, "done": self.diff.done, "removed": self.diff.removed},
+            "balance": self.balance,
+            "budget": self.budget,
+        }
+
+
+def summarise(
+    priced: PricedPlan, *, diff: Diff | None = None, balance: int | None = None
+) -> PlanSummary:
+    """Sum a priced plan by stage (in recipe order) and by model (by credits, then name)."""
+    plan = priced.plan
+    stages: dict[str, list[int]] = {name: [0, 0, 0, 0] for name in plan.stages}
+    kinds: dict[str, str] = dict(plan.stage_kinds)
+    models: dict[str, list[int]] = {}
+    for job in plan.jobs:
+        price = priced.credits.get(job.key)
+        kinds.setdefault(job.stage, job.kind)
+        model = job.model or f"({job.kind})"
+        kinds.setdefault(model, job.kind)
+        for table, name in ((stages, job.stage), (models, model)):
+            row = table.setdefault(name, [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += job.outputs
+            if price is None:
+                row[3] += 1
+            else:
+                row[2] += price
+    stage_rows = tuple(Row(n, kinds.get(n, ""), *v) for n, v in stages.items())
+    model_rows = tuple(
+        sorted(
+            (Row(n, kinds[n], *v) for n, v in models.items()),
+            key=lambda r: (-r.credits, r.name),
+        )
+    )
+    return PlanSummary(
+        recipe=plan.recipe_name,
+        jobs=len(plan.jobs),
+        outputs=plan.outputs,
+        price_classes=priced.price_classes,
+        credits=priced.total,
+        source=priced.source,
+        unknown_jobs=priced.unknown_jobs,
+        stages=stage_rows,
+        models=model_rows,
+        diff=diff or Diff(new=len(plan.jobs)),
+        balance=balance,
+        budget=plan.budget_credits,
+    )
