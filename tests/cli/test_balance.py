@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ OTHER_KEY = "9f1e2d3c-4b5a-4697-8877-665544332211"
 def _run(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    env: dict[str, str | None],
+    env: Mapping[str, str | None],
     *args: str,
 ) -> tuple[int, str, str]:
     for name, value in env.items():
@@ -35,7 +35,7 @@ def _run(
     return (code if isinstance(code, int) else 1), out, err
 
 
-def _env(handle: EmulatorHandle, key: str | None = None) -> dict[str, str | None]:
+def _env(handle: EmulatorHandle, key: str | None = None) -> dict[str, str]:
     return {"LEONARDO_API_KEY": key or handle.api_key, "LEONARDO_API_BASE_URL": handle.base_url}
 
 
