@@ -190,7 +190,8 @@ class GroupSummary:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """The journal at a glance: jobs per status, outputs, credits, per (stage, model) groups."""
+    """The journal at a glance: jobs per status, outputs, credits, per (stage, model) groups,
+    and when a job last changed (unix seconds)."""
 
     statuses: Mapping[str, int]
     outputs: int
@@ -199,6 +200,7 @@ class Summary:
     unknown_estimates: int
     credits_charged: int
     groups: tuple[GroupSummary, ...]
+    last_update: float | None = None
 
     @property
     def jobs(self) -> int:
@@ -692,4 +694,5 @@ class Journal:
             unknown_estimates=sum(g.unknown_estimates for g in groups),
             credits_charged=sum(g.credits_charged for g in groups),
             groups=groups,
+            last_update=self._scalar("SELECT max(updated_at) FROM jobs"),
         )

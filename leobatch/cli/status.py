@@ -1,0 +1,148 @@
+"""``leobatch status``: what a recipe's run journal says, read-only (works while a run writes)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from leobatch.run.journal import JobState, Journal, Summary
+
+__all__ = ["command", "output_dir_of", "status_json"]
+
+#: Failed jobs listed (with their errors) in the human summary.
+FAILED_SHOWN = 5
+
+
+def output_dir_of(recipe_path: Path) -> Path:
+    """The output directory a recipe renders into (its ``output.dir``, default ``out/<name>``)."""
+    try:
+        from leobatch.recipe import load_recipe
+    except ImportError:  # pragma: no cover - the recipe stage is part of the package
+        return recipe_path.parent / "out" / recipe_path.stem
+    return load_recipe(recipe_path).output_dir
+
+
+def status_json(
+    output_dir: Path, summary: Summary, failed: tuple[JobState, ...], meta: dict[str, str]
+) -> dict[str, Any]:
+    """The summary as ``--json`` prints it (one object)."""
+    statuses = summary.statuses
+    return {
+        "recipe": meta.get("recipe"),
+        "output_dir": str(output_dir),
+        "ran": True,
+        "jobs": summary.jobs,
+        "done": statuses["complete"],
+        "running": statuses["submitting"] + statuses["submitted"],
+        "failed": statuses["failed"],
+        "pending": statuses["planned"],
+        "outputs": {"recorded": summary.outputs, "downloaded": summary.downloaded},
+        "credits": {
+            "estimated": summary.credits_estimated,
+            "unknown_estimates": summary.unknown_estimates,
+            "charged": summary.credits_charged,
+        },
+        "models": [
+            {
+                "stage": g.stage,
+                "model": g.model,
+                "jobs": g.jobs,
+                "done": g.complete,
+                "failed": g.failed,
+                "credits_estimated": g.credits_estimated,
+                "credits_charged": g.credits_charged,
+            }
+            for g in summary.groups
+        ],
+        "failures": [{"key": s.key, "stage": s.stage, "error": s.error} for s in failed],
+        "last_update": summary.last_update,
+    }
+
+
+def _human(data: dict[str, Any]) -> str:
+    name = data["recipe"] or "recipe"
+    lines = [f"{name}: {data['output_dir']}"]
+    lines.append(
+        f"jobs      {data['jobs']}: {data['done']} done, {data['running']} running, "
+        f"{data['failed']} failed, {data['pending']} pending"
+    )
+    outs = data["outputs"]
+    lines.append(f"outputs   {outs['downloaded']} of {outs['recorded']} downloaded")
+    credits = data["credits"]
+    unknown = credits["unknown_estimates"]
+    note = f" (+{unknown} job{'s' if unknown != 1 else ''} of unknown price)" if unknown else ""
+    lines.append(
+        f"credits   {credits['charged']:,} charged of {credits['estimated']:,} estimated{note}"
+    )
+    if data["models"]:
+        rows = [("stage", "model", "jobs", "done", "failed", "estimated", "charged")]
+        rows += [
+            (
+                g["stage"],
+                g["model"] or "-",
+                str(g["jobs"]),
+                str(g["done"]),
+                str(g["failed"]),
+                f"{g['credits_estimated']:,}",
+                f"{g['credits_charged']:,}",
+            )
+            for g in data["models"]
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            left = [cell.ljust(w) for cell, w in zip(row[:2], widths[:2], strict=True)]
+            right = [cell.rjust(w) for cell, w in zip(row[2:], widths[2:], strict=True)]
+            lines.append("  " + "  ".join(left + right).rstrip())
+    failures = data["failures"]
+    if failures:
+        shown = failures[:FAILED_SHOWN]
+        more = f" (first {len(shown)} of {len(failures)})" if len(failures) > len(shown) else ""
+        lines.append(f"failed jobs{more}:")
+        lines += [
+            f"  {f['stage']} {f['key'][:12]}  {f['error'] or '(no error recorded)'}" for f in shown
+        ]
+    if data["last_update"] is not None:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(data["last_update"]))
+        lines.append(f"last change {when}")
+    return "\n".join(lines)
+
+
+@click.command("status")
+@click.argument(
+    "recipe", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--dir",
+    "output_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Read the journal of this output directory instead of a recipe's.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def command(recipe: Path | None, output_dir: Path | None, as_json: bool) -> None:
+    """Summarise a recipe's run journal: done, running, failed and pending jobs, outputs
+    downloaded, credits estimated vs charged per stage and model, and why jobs failed.
+
+    Read-only: safe while a run is writing.
+    """
+    if recipe is not None and output_dir is None:
+        target = output_dir_of(recipe)
+    elif output_dir is not None and recipe is None:
+        target = output_dir
+    else:
+        raise click.UsageError("give a RECIPE or --dir OUTPUT_DIR (one of them)")
+    if not Journal.exists(target):
+        if as_json:
+            click.echo(json.dumps({"output_dir": str(target), "jobs": 0, "ran": False}))
+        else:
+            click.echo(f"nothing has run yet for {recipe or target} (no journal in {target})")
+        return
+    with Journal.open_readonly(target) as journal:
+        data = status_json(target, journal.summary(), journal.in_state("failed"), journal.meta())
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+    else:
+        click.echo(_human(data))
