@@ -13,7 +13,9 @@ Choices not fixed by the references:
   Kling 2.1 and 2.5 RESOLUTION_720 and RESOLUTION_1080. The first entry is each model's default.
 - Element "App Icon" is listed with the range "2 to 2" and default 1; its range is read as -2..2.
 - Lucid Realism and Lucid Origin have no base model that elements are known to fit
-  (``sd_version`` is ``None``) and no calculator flag (pricing-facts section 2).
+  (``sd_version`` is ``None``). The pricing calculator has no flag for them (pricing-facts
+  section 2 suggests ``isPhoenix``), so they are priced as Phoenix: ``calculator_flag`` is the
+  flag leobatch sends, not a claim about Leonardo's internals.
 """
 
 from __future__ import annotations

@@ -127,8 +127,8 @@ def test_pricing_flags_and_constraints_per_pricing_facts() -> None:
         "flux-schnell": ("isFluxSchnell", True, None),
         "flux-kontext": ("isFluxKontext", False, None),
         "diffusion-xl": ("isSDXL", False, None),
-        "lucid-origin": (None, True, None),
-        "lucid-realism": (None, False, None),
+        "lucid-origin": ("isPhoenix", True, None),
+        "lucid-realism": ("isPhoenix", False, None),
     }
     for slug, (flag, contrast, minimum) in expected.items():
         model = catalog.find_model(slug)
