@@ -86,8 +86,9 @@ def _fits(value: object, ftype: FieldType) -> bool:
 def _expected(ftype: FieldType, name: str) -> str:
     if ftype.tag == "enum":
         return f"expected one of the values {list(ftype.enum)} for type '{name}'"
-    words = {"int": "a 32-bit integer", "number": "a float", "bool": "a boolean", "str": "a string"}
-    word = words.get(ftype.tag, "a list" if ftype.tag.startswith("list") else "an object")
+    words = {"int": "a 32-bit integer", "number": "a float", "bool": "a boolean",
+             "str": "a string", "object": "an object"}  # fmt: skip
+    word = words.get(ftype.tag, "a list")
     return f"expected {word} for type '{_GRAPHQL[ftype.tag]}'"
 
 
@@ -109,6 +110,9 @@ def check_body(endpoint: Endpoint, body: object) -> dict[str, Any]:
         if value is not None and not _fits(value, ftype):
             shown = f'"{value}"' if ftype.tag == "enum" and isinstance(value, str) else None
             found = shown or _json_kind(value)
+            if ftype.tag.startswith("list[") and isinstance(value, list):
+                ftype = FieldType(ftype.tag[5:-1])
+                found = next(_json_kind(v) for v in value if not _fits(v, ftype))
             raise Refusal(400, f"{_expected(ftype, name)}, but found {found}",
                           "validation-failed", path=f"{args}.arg1.{name}")  # fmt: skip
     return body

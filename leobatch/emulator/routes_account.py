@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from leobatch import catalog
+from leobatch.api.wire import SD_VERSIONS
 from leobatch.emulator.http import ok, origin_of, read_body, state_of
 from leobatch.emulator.jobs import new_id
 from leobatch.emulator.refusal import Refusal, bad_request
@@ -55,7 +56,11 @@ async def list_platform_models(request: Request) -> Response:
 
 
 async def list_elements(request: Request) -> Response:
-    """GET /elements: the catalogue's elements (weights as JSON numbers)."""
+    """GET /elements: the catalogue's elements, typed as SDK 7.0.0 declares them.
+
+    ``baseModel`` is left out for base models outside the SDK's closed enum (``WAN21``), and
+    weights are whole numbers (see ``views.number``).
+    """
     origin = origin_of(request)
     rows = [
         {
@@ -64,7 +69,7 @@ async def list_elements(request: Request) -> Response:
             "description": f"{e.name} element",
             "creatorName": "Leonardo",
             "urlImage": f"{origin}/cdn/elements/{e.id}.jpg",
-            "baseModel": e.base_model,
+            **({"baseModel": e.base_model} if e.base_model in SD_VERSIONS else {}),
             "weightDefault": number(e.weight_default),
             "weightMin": number(e.weight_min),
             "weightMax": number(e.weight_max),

@@ -114,8 +114,7 @@ async def create_universal_upscale(request: Request) -> Response:
     given = [k for k in ("generatedImageId", "initImageId", "variationId") if body.get(k)]
     if len(given) != 1:
         raise bad_request("exactly one of generatedImageId, initImageId, variationId is required")
-    if body.get("upscalerStyle") and body.get("ultraUpscaleStyle"):
-        raise bad_request("upscalerStyle and ultraUpscaleStyle cannot be used together")
+    # ultraUpscaleStyle wins over upscalerStyle: the SDK always sends upscalerStyle's default.
     multiplier = body.get("upscaleMultiplier") or 1.5
     if not 1.0 <= multiplier <= 2.0:
         raise bad_request("upscaleMultiplier must be between 1.0 and 2.0")

@@ -12,9 +12,13 @@ from leobatch.emulator.state import EmulatorState
 __all__ = ["cost", "generation_view", "motion_variation_view", "number", "variation_view"]
 
 
-def number(value: float) -> int | float:
-    """A JSON number, written as an integer when it is one (the SDK types weights as int)."""
-    return int(value) if float(value).is_integer() else value
+def number(value: float) -> int:
+    """An element weight as the wire types it: SDK 7.0.0 declares the weight columns ``int``.
+
+    The catalogue keeps fractional defaults (0.7, 0.8) for planning; on the wire they are
+    rounded, because the official SDK refuses a fractional value there.
+    """
+    return round(value)
 
 
 def cost(credits: int) -> dict[str, Any]:
