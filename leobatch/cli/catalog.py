@@ -1,0 +1,152 @@
+"""``leobatch catalog [TABLE]``: the built-in catalogue, as tables.
+
+Rich tables on a terminal, aligned plain text otherwise (pipes, files, CI logs), one JSON
+document with ``--json``. Without a table name: each table with its row count.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields
+
+import click
+
+from leobatch import catalog
+
+__all__ = ["TABLES", "command", "table_rows"]
+
+Rows = list[tuple[str, ...]]
+
+
+def _models() -> Rows:
+    return [
+        (
+            m.slug,
+            m.name,
+            m.kind,
+            m.family,
+            m.id,
+            "yes" if m.contrast_required else "",
+            ", ".join(f"{k.removesuffix('-reference')} {v}" for k, v in m.guidance.items())
+            or ", ".join(r.removeprefix("RESOLUTION_") for r in m.resolutions),
+        )
+        for m in catalog.models()
+    ]
+
+
+def _styles() -> Rows:
+    return [(p.name, "yes" if p.needs_alchemy else "no") for p in catalog.preset_styles()]
+
+
+def _video_styles() -> Rows:
+    return [(v.category, v.name, v.id) for v in catalog.video_styles()]
+
+
+def _motion_controls() -> Rows:
+    return [(m.name, m.id) for m in catalog.motion_controls()]
+
+
+def _elements() -> Rows:
+    return [
+        (e.name, e.base_model, f"{e.weight_default:g}", f"{e.weight_min:g}..{e.weight_max:g}", e.id)
+        for e in catalog.elements()
+    ]
+
+
+#: table name -> (description, column headers, rows, the catalogue values for --json)
+TABLES: dict[
+    str, tuple[str, tuple[str, ...], Callable[[], Rows], Callable[[], Sequence[object]]]
+] = {
+    "models": (
+        "image and video models",
+        ("slug", "name", "kind", "family", "id", "contrast", "guidance / resolutions"),
+        _models,
+        catalog.models,
+    ),
+    "styles": (
+        "image preset styles (presetStyle)",
+        ("style", "needs alchemy"),
+        _styles,
+        catalog.preset_styles,
+    ),
+    "video-styles": (
+        "video styles (styleIds)",
+        ("category", "name", "id"),
+        _video_styles,
+        catalog.video_styles,
+    ),
+    "motion-controls": (
+        "Motion 2.0 camera motions (sent as elements)",
+        ("name", "akUUID"),
+        _motion_controls,
+        catalog.motion_controls,
+    ),
+    "elements": (
+        "elements (LoRAs)",
+        ("name", "base model", "weight", "range", "akUUID"),
+        _elements,
+        catalog.elements,
+    ),
+}
+
+
+def table_rows(name: str | None) -> tuple[tuple[str, ...], Rows]:
+    """Headers and rows of one table, or of the summary when ``name`` is ``None``."""
+    if name is None:
+        rows: Rows = [(t, str(len(entry[3]())), entry[0]) for t, entry in TABLES.items()]
+        return ("table", "entries", "what"), rows
+    _, headers, rows_of, _ = TABLES[name]
+    return headers, rows_of()
+
+
+def _as_json(row: object) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for f in fields(row):  # type: ignore[arg-type]
+        value = getattr(row, f.name)
+        out[f.name] = dict(value) if isinstance(value, Mapping) else value
+    return out
+
+
+def _plain(headers: tuple[str, ...], rows: Rows) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=False)]
+    lines = [headers, *rows]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def _rich(title: str, headers: tuple[str, ...], rows: Rows) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+@click.command("catalog")
+@click.argument("table", required=False, type=click.Choice(list(TABLES)))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def command(table: str | None, as_json: bool) -> None:
+    """List models, preset styles, video styles, motion controls or elements.
+
+    Without TABLE, show each table with its number of entries.
+    """
+    if as_json:
+        if table is None:
+            document: object = {name: len(entry[3]()) for name, entry in TABLES.items()}
+        else:
+            document = [_as_json(row) for row in TABLES[table][3]()]
+        click.echo(json.dumps(document, indent=2))
+        return
+    headers, rows = table_rows(table)
+    if sys.stdout.isatty():
+        _rich(TABLES[table][0] if table else "leobatch catalogue", headers, rows)
+    else:
+        click.echo(_plain(headers, rows))
