@@ -93,12 +93,12 @@ def build_request(
     recipe_dir: Path,
 ) -> BuiltRequest | list[FieldProblem]:
     """The wire request for one rendered stage, or every problem with it."""
-    from leobatch.plan.jobs import UPSTREAM_TEXT, Input
-    from leobatch.request._context import Ctx
-
     builders = _CACHE.get("all")
     if builders is None:
         builders = _CACHE["all"] = _builders()
+    from leobatch.plan.jobs import UPSTREAM_TEXT, Input
+    from leobatch.request._context import Ctx
+
     entry = builders.get(kind)
     if entry is None:
         from leobatch.catalog import suggest

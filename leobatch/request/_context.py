@@ -7,14 +7,14 @@ returns ``None``, so that every problem of a stage is reported at once.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from leobatch.api.wire import ENDPOINTS, FieldType
 from leobatch.catalog import suggest
-from leobatch.plan.jobs import Input
+from leobatch.plan.jobs import UPSTREAM_TEXT, Input
 from leobatch.request._files import LocalFile, local_file
 
 __all__ = [
@@ -79,6 +79,25 @@ def describe(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_CHECKS: Mapping[str, Callable[[object], bool]] = {
+    "str": lambda v: isinstance(v, str),
+    "int": _is_int,
+    "number": _is_number,
+    "bool": lambda v: isinstance(v, bool),
+    "list[str]": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+    "list[object]": lambda v: isinstance(v, list) and all(isinstance(i, dict) for i in v),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
 def coerce(value: object, ftype: FieldType) -> tuple[Any, str | None]:
     """``value`` fitted to the wire type ``ftype`` (enums match in any case), or why not."""
     if ftype.tag == "enum" and isinstance(value, str) and value not in ftype.enum:
@@ -97,15 +116,8 @@ def type_problem(value: object, ftype: FieldType) -> str | None:
         hint = suggest(value, ftype.enum) if isinstance(value, str) else None
         more = f"; did you mean {hint!r}?" if hint else f" (one of {', '.join(ftype.enum)})"
         return f"must be one of the allowed values, not {describe(value)}{more}"
-    ok = {
-        "str": isinstance(value, str),
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "bool": isinstance(value, bool),
-        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
-        "list[object]": isinstance(value, list) and all(isinstance(v, dict) for v in value),
-        "object": isinstance(value, dict),
-    }.get(tag, True)
+    check = _CHECKS.get(tag)
+    ok = check is None or check(value)
     return None if ok else f"must be {_TYPE_WORDS.get(tag, tag)}, not {describe(value)}"
 
 
@@ -174,8 +186,6 @@ class Ctx:
         if not isinstance(value, str):
             self.problem(path, f"{what or key} must be a string, not {describe(value)}")
             return None
-        from leobatch.plan.jobs import UPSTREAM_TEXT
-
         if limit is not None and len(value) > limit and UPSTREAM_TEXT not in value:
             self.problem(
                 path, f"{what or key} is {len(value)} characters; at most {limit} are allowed"
