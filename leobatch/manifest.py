@@ -4,6 +4,10 @@
 temporary file in the same directory, then ``os.replace``), so a reader never sees half of one.
 Jobs are sorted by stage order, then key; paths are relative to the manifest's directory. It holds
 request bodies, ids and CDN urls, never the API key (which the journal never sees either).
+
+The file has one job per line: readable in a diff, and fast to write (Python's C JSON encoder
+only runs without indentation). During a run, :class:`ManifestWriter` keeps it current by
+re-serialising only the jobs whose journal state changed since its last write.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from leobatch._version import __version__
 from leobatch.plan.jobs import Job, Plan
 from leobatch.run.journal import JobState, Journal, OutputState
 
-__all__ = ["build_manifest", "write_manifest"]
+__all__ = ["ManifestWriter", "build_manifest", "write_manifest"]
+
+#: (status, credits estimated, credits charged) of one job: what the totals are made of.
+_Figures = tuple[str, "int | None", "int | None"]
 
 
 def build_manifest(
@@ -36,35 +43,79 @@ def build_manifest(
     journal does not know yet are *planned*, with their planned request body.
     """
     base = Path(base) if base is not None else Path(plan.output_dir)
-    # Output paths are journaled relative to the output dir: one prefix serves them all.
-    prefix = _relative(Path(plan.output_dir), base)
-    prefix = "" if prefix == "." else prefix + "/"
+    prefix = _prefix(plan, base)
     states = {state.key: state for state in journal.jobs()}
     outputs = journal.all_outputs()
-    order = {stage: n for n, stage in enumerate(plan.stages)}
-    jobs = sorted(plan.jobs, key=lambda j: (order.get(j.stage, len(order)), j.stage, j.key))
     entries = [
-        _entry(job, states.get(job.key), outputs.get(job.key, ()), credits, prefix) for job in jobs
+        _entry(job, states.get(job.key), outputs.get(job.key, ()), credits, prefix)
+        for job in _ordered(plan)
     ]
-    complete = sum(1 for e in entries if e["status"] == "complete")
-    failed = sum(1 for e in entries if e["status"] == "failed")
-    return {
-        "leobatch": __version__,
-        "recipe": {
-            "name": plan.recipe_name,
-            "path": _relative(Path(plan.recipe_path), base),
-            "sha256": plan.recipe_sha256,
-        },
-        "totals": {
-            "jobs": len(entries),
-            "complete": complete,
-            "failed": failed,
-            "pending": len(entries) - complete - failed,
-            "credits_estimated": sum(e["credits_estimated"] or 0 for e in entries),
-            "credits_charged": sum(e["credits_charged"] or 0 for e in entries),
-        },
-        "jobs": entries,
-    }
+    figures = [_figures(entry) for entry in entries]
+    return {**_head(plan, base, figures), "jobs": entries}
+
+
+def write_manifest(path: Path, manifest: Mapping[str, Any]) -> None:
+    """Write ``manifest`` to ``path`` atomically: a reader sees the old file or the new one."""
+    head = {k: v for k, v in manifest.items() if k != "jobs"}
+    _write_text(Path(path), _render(head, [_json(job) for job in manifest.get("jobs", ())]))
+
+
+class ManifestWriter:
+    """Keeps one run's manifest current cheaply: each :meth:`write` re-serialises only the jobs
+    whose journal state changed since the previous one (the journal's change numbers say which).
+
+    What it writes is what :func:`build_manifest` then :func:`write_manifest` would write.
+    """
+
+    def __init__(
+        self, plan: Plan, *, credits: Mapping[str, int | None], path: Path | None = None
+    ) -> None:
+        self.plan = plan
+        self.credits = credits
+        self.path = Path(path) if path is not None else Path(plan.output_dir) / "manifest.json"
+        self._base = self.path.parent
+        self._prefix = _prefix(plan, self._base)
+        self._jobs = {job.key: job for job in plan.jobs}
+        # Jobs never changed since they were journaled (change number 0) are planned, as set below.
+        self._seq = 0
+        self._lines: dict[str, str] = {}
+        self._figures: dict[str, _Figures] = {}
+        for job in _ordered(plan):  # until the journal says otherwise, every job is planned
+            self._set(job, None, ())
+
+    def refresh(self, journal: Journal) -> int:
+        """Take in what changed in ``journal``; returns how many jobs were re-serialised."""
+        seq = journal.seq
+        outputs = journal.outputs_changed_since(self._seq)
+        changed = 0
+        for state in journal.changed_since(self._seq):
+            job = self._jobs.get(state.key)
+            if job is not None:
+                self._set(job, state, outputs.get(state.key, ()))
+                changed += 1
+        self._seq = seq
+        return changed
+
+    def text(self) -> str:
+        """The manifest as it stands, serialised."""
+        head = _head(self.plan, self._base, list(self._figures.values()))
+        return _render(head, list(self._lines.values()))
+
+    def write(self, journal: Journal) -> None:
+        """Refresh from ``journal`` and rewrite the manifest file atomically."""
+        self.refresh(journal)
+        _write_text(self.path, self.text())
+
+    def _set(self, job: Job, state: JobState | None, outputs: tuple[OutputState, ...]) -> None:
+        entry = _entry(job, state, outputs, self.credits, self._prefix)
+        self._lines[job.key] = _json(entry)
+        self._figures[job.key] = _figures(entry)
+
+
+def _ordered(plan: Plan) -> list[Job]:
+    """Jobs by stage order, then key."""
+    order = {stage: n for n, stage in enumerate(plan.stages)}
+    return sorted(plan.jobs, key=lambda j: (order.get(j.stage, len(order)), j.stage, j.key))
 
 
 def _entry(
@@ -109,37 +160,64 @@ def _entry(
     }
 
 
+def _figures(entry: Mapping[str, Any]) -> _Figures:
+    return (entry["status"], entry["credits_estimated"], entry["credits_charged"])
+
+
+def _head(plan: Plan, base: Path, figures: list[_Figures]) -> dict[str, Any]:
+    """Everything but the jobs."""
+    complete = sum(1 for status, _, _ in figures if status == "complete")
+    failed = sum(1 for status, _, _ in figures if status == "failed")
+    return {
+        "leobatch": __version__,
+        "recipe": {
+            "name": plan.recipe_name,
+            "path": _relative(Path(plan.recipe_path), base),
+            "sha256": plan.recipe_sha256,
+        },
+        "totals": {
+            "jobs": len(figures),
+            "complete": complete,
+            "failed": failed,
+            "pending": len(figures) - complete - failed,
+            "credits_estimated": sum(est or 0 for _, est, _ in figures),
+            "credits_charged": sum(charged or 0 for _, _, charged in figures),
+        },
+    }
+
+
+def _prefix(plan: Plan, base: Path) -> str:
+    """Output paths are journaled relative to the output dir: one prefix serves them all."""
+    prefix = _relative(Path(plan.output_dir), base)
+    return "" if prefix == "." else prefix + "/"
+
+
 def _relative(path: Path, base: Path) -> str:
     """``path`` relative to ``base`` with forward slashes (``..`` when it lies outside)."""
     return Path(os.path.relpath(path, base)).as_posix()
 
 
-def write_manifest(path: Path, manifest: Mapping[str, Any]) -> None:
-    """Write ``manifest`` to ``path`` atomically: a reader sees the old file or the new one.
-
-    One job per line: readable in a diff, and fast (the C JSON encoder only runs without indent).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(_dumps(manifest))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _dumps(manifest: Mapping[str, Any]) -> str:
-    head = {k: v for k, v in manifest.items() if k != "jobs"}
+def _render(head: Mapping[str, Any], job_lines: list[str]) -> str:
+    """The manifest text: the head's keys one per line, then ``"jobs"``, one job per line."""
     lines = [f"{_json(k)}: {_json(v)}" for k, v in head.items()]
-    if "jobs" in manifest:
-        jobs = ",\n  ".join(_json(job) for job in manifest["jobs"])
-        lines.append(f'"jobs": [\n  {jobs}\n ]' if jobs else '"jobs": []')
+    jobs = ",\n  ".join(job_lines)
+    lines.append(f'"jobs": [\n  {jobs}\n ]' if jobs else '"jobs": []')
     return "{\n " + ",\n ".join(lines) + "\n}\n"
 
 
 def _json(value: Any) -> str:
     # default=str: matrix values from YAML may be dates; the manifest must still be written.
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically (temporary file in the same directory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from leobatch._version import __version__
-from leobatch.manifest import build_manifest, write_manifest
+from leobatch.manifest import ManifestWriter, build_manifest, write_manifest
 from leobatch.plan.jobs import Job, Plan, Upstream
 from leobatch.run.journal import Journal
 
@@ -183,15 +183,37 @@ def test_paths_are_relative_to_another_base(tmp_path: Path) -> None:
     assert manifest["jobs"][0]["outputs"][1]["path"] == "out/mugs/hero/a-1.png"
 
 
+def test_incremental_writer_matches_a_full_build(tmp_path: Path) -> None:
+    """The writer re-serialises only changed jobs, and its file equals a full rebuild."""
+    plan = make_plan(tmp_path)
+    writer = ManifestWriter(plan, credits=CREDITS)
+    with Journal.open(plan.output_dir) as journal:
+        journal.ensure_jobs(plan.jobs, CREDITS)
+        writer.write(journal)
+        assert json.loads(writer.path.read_text()) == build_manifest(plan, journal, credits=CREDITS)
+        assert writer.refresh(journal) == 0
+        run_some(journal)
+        assert writer.refresh(journal) == 2
+        journal.record_download(HERO_A, 1, sha256="1" * 64, size=2000)
+        journal.mark_submitting(CLEAN, {"id": "img-1", "isVariation": False})
+        writer.write(journal)
+        assert writer.refresh(journal) == 0
+        on_disk = json.loads(writer.path.read_text())
+        assert on_disk == build_manifest(plan, journal, credits=CREDITS)
+    assert on_disk["jobs"][0]["outputs"][1]["sha256"] == "1" * 64
+    assert on_disk["jobs"][2]["status"] == "submitting"
+    assert on_disk["totals"]["pending"] == 1
+
+
 def test_failed_write_leaves_the_previous_manifest_whole(tmp_path: Path) -> None:
-    """A write that fails half-way leaves the old manifest intact and no temporary file."""
+    """A manifest that cannot be written leaves the old one intact and no temporary file."""
     path = tmp_path / "manifest.json"
-    write_manifest(path, {"leobatch": "old"})
+    write_manifest(path, {"leobatch": "old", "jobs": []})
     circular: dict[str, Any] = {"leobatch": "new"}
     circular["self"] = circular
     with pytest.raises(ValueError, match="Circular reference"):
         write_manifest(path, circular)
-    assert json.loads(path.read_text()) == {"leobatch": "old"}
+    assert json.loads(path.read_text()) == {"leobatch": "old", "jobs": []}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
 
 
@@ -234,10 +256,20 @@ def test_ten_thousand_jobs_build_and_write_fast(tmp_path: Path) -> None:
         built = time.perf_counter()
         write_manifest(plan.output_dir / "manifest.json", manifest)
         done = time.perf_counter()
+        writer = ManifestWriter(plan, credits=credits)
+        writer.write(journal)
+        first = time.perf_counter()
+        for job in jobs[5000:5100]:
+            journal.mark_submitting(job.key, dict(job.body))
+        again = time.perf_counter()
+        writer.write(journal)
+        incremental = time.perf_counter() - again
     print(
         f"manifest of 10,000 jobs (10,000 outputs): build {(built - start) * 1000:.0f} ms, "
-        f"write {(done - built) * 1000:.0f} ms"
+        f"write {(done - built) * 1000:.0f} ms; ManifestWriter first write "
+        f"{(first - done) * 1000:.0f} ms, rewrite after 100 changes {incremental * 1000:.0f} ms"
     )
+    assert json.loads(writer.path.read_text())["totals"]["pending"] == 5000
     assert manifest["totals"]["complete"] == 5000
     assert manifest["totals"]["credits_charged"] == 5000 * 24
     assert template.key not in {j["key"] for j in manifest["jobs"]}

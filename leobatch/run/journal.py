@@ -65,6 +65,7 @@ Status = Literal["planned", "submitting", "submitted", "complete", "failed"]
 STATUSES: tuple[Status, ...] = ("planned", "submitting", "submitted", "complete", "failed")
 
 SCHEMA_VERSION = 1
+_BUMP = "UPDATE jobs SET seq = (SELECT coalesce(max(seq), 0) + 1 FROM jobs) WHERE key = {key}"
 SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE jobs (
@@ -72,8 +73,10 @@ SCHEMA = (
         status TEXT NOT NULL DEFAULT 'planned', remote_id TEXT,
         attempt INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
         credits_estimated INTEGER, credits_charged INTEGER, error TEXT, request_json TEXT,
-        started_at REAL, submitted_at REAL, completed_at REAL, updated_at REAL NOT NULL)""",
+        started_at REAL, submitted_at REAL, completed_at REAL, updated_at REAL NOT NULL,
+        seq INTEGER NOT NULL DEFAULT 0)""",
     "CREATE INDEX jobs_status ON jobs (status)",
+    "CREATE INDEX jobs_seq ON jobs (seq)",
     "CREATE INDEX jobs_remote_id ON jobs (remote_id)",
     """CREATE TABLE attempts (
         job_key TEXT NOT NULL REFERENCES jobs (key), attempt INTEGER NOT NULL,
@@ -88,6 +91,14 @@ SCHEMA = (
         sha256 TEXT PRIMARY KEY, init_image_id TEXT NOT NULL, extension TEXT,
         uploaded_at REAL NOT NULL)""",
     "CREATE TABLE texts (job_key TEXT PRIMARY KEY REFERENCES jobs (key), text TEXT NOT NULL)",
+    # ``seq`` orders changes: any change a manifest shows bumps the job's seq past every other, so
+    # a reader can fetch only what changed since it last looked (``changed_since``).
+    f"""CREATE TRIGGER jobs_changed AFTER UPDATE OF status, remote_id, attempt, credits_charged,
+        error, request_json ON jobs BEGIN {_BUMP.format(key="NEW.key")}; END""",
+    f"""CREATE TRIGGER outputs_inserted AFTER INSERT ON outputs
+        BEGIN {_BUMP.format(key="NEW.job_key")}; END""",
+    f"""CREATE TRIGGER outputs_updated AFTER UPDATE ON outputs
+        BEGIN {_BUMP.format(key="NEW.job_key")}; END""",
 )
 
 _JOB_COLUMNS = (
@@ -619,6 +630,25 @@ class Journal:
         sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY rowid"
         return tuple(map(_job, self._query(sql, tuple(statuses))))
 
+    @property
+    def seq(self) -> int:
+        """The latest change number: pass it to :meth:`changed_since` next time."""
+        return int(self._scalar("SELECT coalesce(max(seq), 0) FROM jobs"))
+
+    def changed_since(self, seq: int) -> tuple[JobState, ...]:
+        """Jobs whose state or outputs changed after change number ``seq`` (0: every changed job).
+
+        Jobs journaled but never touched since (still *planned*, no outputs) are not included.
+        """
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE seq > ? ORDER BY seq"
+        return tuple(map(_job, self._query(sql, (seq,))))
+
+    def outputs_changed_since(self, seq: int) -> dict[str, tuple[OutputState, ...]]:
+        """The outputs of the jobs :meth:`changed_since` returns, grouped by job key."""
+        return self._grouped_outputs(
+            "WHERE job_key IN (SELECT key FROM jobs WHERE seq > ?)", (seq,)
+        )
+
     def remote_ids(self) -> frozenset[str]:
         """Every remote id any attempt of any job ever had (none may be adopted twice)."""
         rows = self._query(
@@ -644,8 +674,14 @@ class Journal:
 
     def all_outputs(self) -> dict[str, tuple[OutputState, ...]]:
         """Every recorded output, grouped by job key (one query: for the manifest)."""
+        return self._grouped_outputs("", ())
+
+    def _grouped_outputs(
+        self, where: str, params: tuple[Any, ...]
+    ) -> dict[str, tuple[OutputState, ...]]:
         grouped: dict[str, list[OutputState]] = {}
-        for row in self._query(f"SELECT {_OUTPUT_COLUMNS} FROM outputs ORDER BY job_key, idx"):
+        sql = f"SELECT {_OUTPUT_COLUMNS} FROM outputs {where} ORDER BY job_key, idx"
+        for row in self._query(sql, params):
             grouped.setdefault(row[0], []).append(_output(row))
         return {key: tuple(outs) for key, outs in grouped.items()}
 
