@@ -32,12 +32,16 @@ _DEFAULT_RNG = random.Random()
 class RetryPolicy:
     """How an idempotent request is retried.
 
-    ``attempts`` counts every try, the first included. Delays come from :func:`delay_s` with
-    ``base_s`` and ``cap_s``. A server asking to wait longer than ``max_retry_after_s`` is not
-    waited for: the :class:`~leobatch.errors.RateLimitedError` reaches the caller at once.
+    ``attempts`` bounds the tries after transient failures (5xx, timeouts, resets), the first
+    try included; ``rate_limited_attempts`` bounds the tries after 429s, which say the request
+    did nothing and are common under load, so they get a budget of their own. Delays come from
+    :func:`delay_s` with ``base_s`` and ``cap_s``. A server asking to wait longer than
+    ``max_retry_after_s`` is not waited for: the
+    :class:`~leobatch.errors.RateLimitedError` reaches the caller at once.
     """
 
     attempts: int = 5
+    rate_limited_attempts: int = 10
     base_s: float = 0.25
     cap_s: float = 10.0
     max_retry_after_s: float = 60.0

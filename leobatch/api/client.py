@@ -154,22 +154,28 @@ class LeonardoClient:
         self, method: str, url: str, what: str, *, idempotent: bool, **kw: Any
     ) -> tuple[httpx.Response, int]:
         """The response and how many tries it took, retrying idempotent calls per ``retry``."""
-        attempts = self.retry.attempts if idempotent else 1
-        for attempt in range(attempts):
+        policy = self.retry
+        transient = limited = 0
+        while True:
             try:
-                return await self._send_once(method, url, what, **kw), attempt + 1
+                return await self._send_once(method, url, what, **kw), 1 + transient + limited
             except (RateLimitedError, TransientError) as e:
-                retry_after = e.retry_after_s if isinstance(e, RateLimitedError) else None
-                too_long = retry_after is not None and retry_after > self.retry.max_retry_after_s
-                if attempt + 1 >= attempts or too_long:
+                retry_after = None
+                if isinstance(e, RateLimitedError):
+                    limited += 1
+                    retry_after = e.retry_after_s
+                    attempt, spent = limited - 1, limited >= policy.rate_limited_attempts
+                else:
+                    transient += 1
+                    attempt, spent = transient - 1, transient >= policy.attempts
+                too_long = retry_after is not None and retry_after > policy.max_retry_after_s
+                if not idempotent or spent or too_long:
                     raise
-                policy = self.retry
                 wait = delay_s(
                     attempt, retry_after, self._rng, base_s=policy.base_s, cap_s=policy.cap_s
                 )
-                log.debug("%s: retry %d in %.2f s after: %s", what, attempt + 1, wait, e)
+                log.debug("%s: retry in %.3f s after: %s", what, wait, e)
                 await anyio.sleep(wait)
-        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
     async def _call(
         self, method: str, path: str, *, idempotent: bool, **kw: Any

@@ -95,7 +95,7 @@ async def test_calculator_429_is_retried_until_it_succeeds(emulated: Emulated) -
 
 async def test_429_without_retry_after_gives_up_after_the_attempts(emulated: Emulated) -> None:
     """Without Retry-After, backoff is bounded: after `attempts` tries the 429 is raised."""
-    policy = RetryPolicy(attempts=3, base_s=0.001, cap_s=0.002)
+    policy = RetryPolicy(rate_limited_attempts=3, base_s=0.001, cap_s=0.002)
     async with emulated(requests_per_minute=1, retry_after=False, retry=policy) as (client, state):
         await client.me()
         with pytest.raises(RateLimitedError) as info:
@@ -123,6 +123,17 @@ async def test_5xx_on_an_idempotent_call_is_retried(emulated: Emulated) -> None:
         assert await client.price("MOTION_SVD_GENERATION", {}) == 45
     assert flaky.arrived == 3
     assert state.requests["POST /pricing-calculator"] == 1
+
+
+async def test_429s_and_5xx_have_separate_budgets(emulated: Emulated) -> None:
+    """Four 503s then 429s past the limit: the 429s do not use up the transient budget."""
+    flaky = Flaky("/me", 503, times=FAST_RETRY.attempts - 1)
+    policy = RetryPolicy(attempts=FAST_RETRY.attempts, base_s=0.001, cap_s=0.002)
+    async with emulated(wrap=flaky, requests_per_minute=1, retry=policy) as (client, state):
+        await client.me()
+        await client.me()
+    assert flaky.arrived == FAST_RETRY.attempts + 1 + state.too_many
+    assert state.too_many >= 1
 
 
 async def test_5xx_retries_are_bounded(emulated: Emulated) -> None:
