@@ -449,63 +449,53 @@ class Journal:
     def mark_submitted(self, key: str, remote_id: str | None, credits_charged: int | None) -> None:
         """The create call returned (or the job was found remotely): journal its id and charge."""
         now = self._clock()
-        with self._tx() as conn:
-            _, attempt = self._expect(key, ("submitting",), "mark submitted")
-            conn.execute(
-                "UPDATE attempts SET status = 'submitted', remote_id = ?, credits_charged = ? "
-                "WHERE job_key = ? AND attempt = ?",
-                (remote_id, credits_charged, key, attempt),
-            )
-            conn.execute(
-                "UPDATE jobs SET status = 'submitted', remote_id = ?, submitted_at = ?, "
-                f"updated_at = ?, credits_charged = {_CHARGED} WHERE key = ?",
-                (remote_id, now, now, key, key),
-            )
+        self._move(
+            key,
+            ("submitting",),
+            "mark submitted",
+            now,
+            attempt=(
+                "status = 'submitted', remote_id = ?, credits_charged = ?",
+                (remote_id, credits_charged),
+            ),
+            job=("status = 'submitted', remote_id = ?, submitted_at = ?", (remote_id, now)),
+        )
 
     def record_charge(self, key: str, credits_charged: int) -> None:
         """Settle the current attempt's charge once known (an adopted job's, for instance)."""
-        with self._tx() as conn:
-            _, attempt = self._expect(
-                key, ("submitted", "complete", "failed"), "record a charge of"
-            )
-            conn.execute(
-                "UPDATE attempts SET credits_charged = ? WHERE job_key = ? AND attempt = ?",
-                (credits_charged, key, attempt),
-            )
-            conn.execute(
-                f"UPDATE jobs SET credits_charged = {_CHARGED}, updated_at = ? WHERE key = ?",
-                (key, self._clock(), key),
-            )
+        allowed: tuple[Status, ...] = ("submitted", "complete", "failed")
+        self._move(
+            key,
+            allowed,
+            "record a charge of",
+            self._clock(),
+            attempt=("credits_charged = ?", (credits_charged,)),
+            job=None,
+        )
 
     def mark_absent(self, key: str) -> None:
         """A *submitting* attempt was proven never created remotely: the job may be resubmitted."""
         now = self._clock()
-        with self._tx() as conn:
-            _, attempt = self._expect(key, ("submitting",), "mark absent")
-            conn.execute(
-                "UPDATE attempts SET status = 'absent', ended_at = ? "
-                "WHERE job_key = ? AND attempt = ?",
-                (now, key, attempt),
-            )
-            conn.execute(
-                "UPDATE jobs SET status = 'planned', updated_at = ? WHERE key = ?", (now, key)
-            )
+        self._move(
+            key,
+            ("submitting",),
+            "mark absent",
+            now,
+            attempt=("status = 'absent', ended_at = ?", (now,)),
+            job=("status = 'planned'", ()),
+        )
 
     def mark_complete(self, key: str) -> None:
         """The API reported the submitted job done (its outputs go to :meth:`record_output`)."""
         now = self._clock()
-        with self._tx() as conn:
-            _, attempt = self._expect(key, ("submitted",), "mark complete")
-            conn.execute(
-                "UPDATE attempts SET status = 'complete', ended_at = ? "
-                "WHERE job_key = ? AND attempt = ?",
-                (now, key, attempt),
-            )
-            conn.execute(
-                "UPDATE jobs SET status = 'complete', error = NULL, completed_at = ?, "
-                "updated_at = ? WHERE key = ?",
-                (now, now, key),
-            )
+        self._move(
+            key,
+            ("submitted",),
+            "mark complete",
+            now,
+            attempt=("status = 'complete', ended_at = ?", (now,)),
+            job=("status = 'complete', error = NULL, completed_at = ?", (now,)),
+        )
 
     def mark_failed(self, key: str, error: str, *, final: bool, refunded: bool = False) -> None:
         """The attempt failed (remote FAILED, or the request was refused).
@@ -515,29 +505,57 @@ class Journal:
         in the attempt's history but no longer counts in the job's ``credits_charged``.
         """
         now = self._clock()
-        status = "failed" if final else "planned"
-        with self._tx() as conn:
-            _, attempt = self._expect(key, ("submitting", "submitted"), "mark failed")
-            conn.execute(
-                "UPDATE attempts SET status = 'failed', error = ?, ended_at = ?, refunded = ? "
-                "WHERE job_key = ? AND attempt = ?",
-                (error, now, int(refunded), key, attempt),
-            )
-            conn.execute(
-                "UPDATE jobs SET status = ?, error = ?, failures = failures + 1, "
-                f"completed_at = ?, updated_at = ?, credits_charged = {_CHARGED} WHERE key = ?",
-                (status, error, now if final else None, now, key, key),
-            )
+        self._move(
+            key,
+            ("submitting", "submitted"),
+            "mark failed",
+            now,
+            attempt=(
+                "status = 'failed', error = ?, ended_at = ?, refunded = ?",
+                (error, now, int(refunded)),
+            ),
+            job=(
+                "status = ?, error = ?, failures = failures + 1, completed_at = ?",
+                ("failed" if final else "planned", error, now if final else None),
+            ),
+        )
 
     def reopen(self, key: str) -> None:
         """Give a *failed* job a new chance (a later run retrying it): back to *planned*."""
-        now = self._clock()
+        self._move(
+            key,
+            ("failed",),
+            "reopen",
+            self._clock(),
+            attempt=None,
+            job=("status = 'planned', failures = 0, completed_at = NULL", ()),
+        )
+
+    def _move(
+        self,
+        key: str,
+        allowed: tuple[Status, ...],
+        action: str,
+        now: float,
+        *,
+        attempt: tuple[str, tuple[Any, ...]] | None,
+        job: tuple[str, tuple[Any, ...]] | None,
+    ) -> None:
+        """One transition, one transaction: refuse it unless the job's status is in ``allowed``,
+        then apply ``attempt`` to its current attempt and ``job`` to its row (each a SET clause
+        and its values). The job's ``updated_at`` and ``credits_charged`` follow."""
         with self._tx() as conn:
-            self._expect(key, ("failed",), "reopen")
+            _, number = self._expect(key, allowed, action)
+            if attempt is not None:
+                conn.execute(
+                    f"UPDATE attempts SET {attempt[0]} WHERE job_key = ? AND attempt = ?",
+                    (*attempt[1], key, number),
+                )
+            sets, values = job if job is not None else ("", ())
             conn.execute(
-                "UPDATE jobs SET status = 'planned', failures = 0, completed_at = NULL, "
-                "updated_at = ? WHERE key = ?",
-                (now, key),
+                f"UPDATE jobs SET {sets}{', ' if sets else ''}updated_at = ?, "
+                f"credits_charged = {_CHARGED} WHERE key = ?",
+                (*values, now, key, key),
             )
 
     def record_output(

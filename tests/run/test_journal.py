@@ -243,6 +243,26 @@ def test_outputs_and_downloads(journal: Journal) -> None:
         journal.record_download(K1, 3, sha256="00", size=1)
 
 
+def test_changed_since_follows_every_visible_change(journal: Journal) -> None:
+    """Transitions, outputs and downloads each move a job past the last change number."""
+    assert (journal.seq, journal.changed_since(0)) == (0, ())
+    journal.mark_submitting(K1, {})
+    first = journal.seq
+    assert [s.key for s in journal.changed_since(0)] == [K1]
+    journal.mark_submitting(K2, {})
+    assert [s.key for s in journal.changed_since(first)] == [K2]
+    mark = journal.seq
+    journal.mark_submitted(K1, "gen-1", 3)
+    journal.mark_complete(K1)
+    journal.record_output(K1, 0, remote_id="i", url="u", path="p", media_type="image/png")
+    assert [s.key for s in journal.changed_since(mark)] == [K1]
+    mark = journal.seq
+    journal.record_download(K1, 0, sha256="00", size=2)
+    assert [s.key for s in journal.changed_since(mark)] == [K1]
+    assert journal.outputs_changed_since(mark) == {K1: journal.outputs(K1)}
+    assert journal.changed_since(journal.seq) == ()
+
+
 def test_uploads_texts_and_meta(journal: Journal) -> None:
     """Uploads map a content hash to its init-image id; texts and run facts round-trip."""
     assert journal.upload_for("cd" * 32) is None
