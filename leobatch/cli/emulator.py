@@ -90,6 +90,8 @@ def command(**options: object) -> None:
 
     Prints the base URL to use as LEONARDO_API_BASE_URL and serves until SIGTERM or Ctrl-C.
     """
+    import signal
+
     import uvicorn
 
     from leobatch.emulator.config import EmulatorConfig
@@ -107,6 +109,10 @@ def command(**options: object) -> None:
     click.echo(f"Leonardo API emulator: {origin}/api/rest/v1", err=False)
     click.echo(f"  export LEONARDO_API_BASE_URL={origin}/api/rest/v1", err=False)
     server = uvicorn.Server(uvicorn_config(EmulatorState(config), log_level="warning"))
+    # uvicorn re-raises the signal that stopped it once it is done; a no-op handler turns that
+    # into a clean exit 0 instead of death by SIGTERM (or KeyboardInterrupt on Ctrl-C).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: None)
     try:
         server.run(sockets=[sock])
     finally:

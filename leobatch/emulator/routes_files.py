@@ -38,6 +38,7 @@ async def create_init_image(request: Request) -> Response:
     key = f"users/{state.config.user_id}/initImages/{image_id}.{extension}"
     record = InitImage(image_id, extension, state.now(), iso_now(), key, "/cdn/" + key)
     state.init_images[image_id] = record
+    state.init_by_key[key] = image_id
     fields = {
         "Content-Type": f"image/{'jpeg' if extension == 'jpg' else extension}",
         "bucket": "emulator-init-images",
@@ -70,6 +71,7 @@ async def delete_init_image(request: Request) -> Response:
     if record is None:
         return ok({"delete_init_images_by_pk": None})
     state.uploads.pop(record.id, None)
+    state.init_by_key.pop(record.key, None)
     state.upload_bytes.pop(record.key, None)
     return ok({"delete_init_images_by_pk": {"id": record.id}})
 
@@ -101,7 +103,8 @@ async def s3_upload(request: Request) -> Response:
     async with request.form() as form:
         key, file = form.get("key"), form.get("file")
         data = await file.read() if isinstance(file, UploadFile) else None
-    record = next((r for r in state.init_images.values() if r.key == key), None)
+    found = state.init_by_key.get(key) if isinstance(key, str) else None
+    record = state.init_images.get(found) if found else None
     if record is None or data is None:
         return _s3_error(403, "AccessDenied", "Invalid according to Policy")
     if state.now() - record.created > _WINDOW_S * state.config.time_scale:

@@ -59,6 +59,7 @@ class EmulatorState:
         self.variations_by_image: dict[str, list[str]] = {}
         self.motion_variations: dict[str, MotionVariation] = {}
         self.init_images: dict[str, InitImage] = {}
+        self.init_by_key: dict[str, str] = {}  # S3 object key -> init image id
         self.uploads: dict[str, tuple[bytes, int, int]] = {}  # init image id -> bytes, w, h
         self.assets: dict[str, Asset] = {}  # CDN path -> how to draw it
         self.upload_bytes: dict[str, bytes] = {}  # CDN path -> uploaded bytes
@@ -180,6 +181,12 @@ class EmulatorState:
         wait = bucket.take(now)
         if wait > 0:
             raise self.too_many_requests(f"Rate limit exceeded for {path}", wait)
+
+    def set_fault_rate(self, name: str, rate: float) -> None:
+        """Change a fault's rate while running (tests: "from now on every job fails")."""
+        if name not in self._rates or not 0.0 <= rate <= 1.0:
+            raise ValueError(f"unknown fault {name!r} or rate {rate} outside 0..1")
+        self._rates[name] = rate
 
     def fault(self, name: str) -> bool:
         """Draw whether fault ``name`` strikes now (seeded), counting it when it does."""
