@@ -266,6 +266,10 @@ class Ctx:
                 key = self.spec.aliases[name]
                 if key in self.fields:
                     self.problem(path, f"{name} is also set by the stage key {key!r}; keep one")
+            elif name not in wire and name in STAGE_KEYS:
+                self.problem(
+                    path, f"{name} is a stage key, not a request field; move it out of params"
+                )
             elif name not in wire:
                 hint = suggest(name, [*wire, *self.spec.keys])
                 more = f"; did you mean {hint!r}?" if hint else ""
