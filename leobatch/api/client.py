@@ -10,13 +10,11 @@ charged: the scheduler reconciles it against the generation list before trying a
 from __future__ import annotations
 
 import json
-import logging
 import random
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
-import anyio
 import httpx
 
 from leobatch.api._backoff import RetryPolicy, delay_s
@@ -40,9 +38,9 @@ from leobatch.api._models import (
     parse_variation,
 )
 from leobatch.api._scalars import as_int, as_list, as_map, as_str
-from leobatch.api._translate import error_from_response, error_from_transport
+from leobatch.api._transport import Transport
 from leobatch.api.wire import ENDPOINTS
-from leobatch.errors import ApiError, NotFoundError, PricingError, RateLimitedError, TransientError
+from leobatch.errors import ApiError, NotFoundError, PricingError, TransientError
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -59,8 +57,6 @@ __all__ = [
     "Variation",
     "delay_s",
 ]
-
-log = logging.getLogger("leobatch.api")
 
 _UPLOAD_TYPES = {
     "png": "image/png",
@@ -90,19 +86,16 @@ class LeonardoClient:
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self._key = check_key(api_key)
+        key = check_key(api_key)
         self.base_url = base_url.rstrip("/") if transport is not None else check_base_url(base_url)
-        self.retry = retry if retry is not None else RetryPolicy()
-        self._rng = rng if rng is not None else random.Random()
-        self._auth = {"Authorization": f"Bearer {self._key}"}
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s),
+        self._wire = Transport(
+            key,
+            self.base_url,
+            timeout_s=timeout_s,
             transport=transport,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            headers={"Accept": "application/json"},
-            follow_redirects=False,
+            max_connections=max_connections,
+            retry=retry if retry is not None else RetryPolicy(),
+            rng=rng if rng is not None else random.Random(),
         )
 
     @classmethod
@@ -125,76 +118,17 @@ class LeonardoClient:
     ) -> None:
         await self.aclose()
 
+    @property
+    def retry(self) -> RetryPolicy:
+        """How idempotent calls are retried."""
+        return self._wire.retry
+
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._http.aclose()
-
-    # -- transport ---------------------------------------------------------------------------
-
-    async def _send_once(
-        self, method: str, url: str, what: str, *, auth: bool = True, **kw: Any
-    ) -> httpx.Response:
-        headers = self._auth if auth else None
-        try:
-            response = await self._http.request(method, url, headers=headers, **kw)
-        except httpx.HTTPError as e:
-            where = httpx.URL(url).netloc.decode("ascii", "replace")
-            error = error_from_transport(f"{what} ({where})", e, self._key)
-            log.debug("%s: %s", what, error)
-            # the cause's text could quote the key (a header httpx refused): drop it if so
-            raise error from (None if self._key in str(e) else e)
-        log.debug("%s -> %d", what, response.status_code)
-        if response.is_success:
-            return response
-        raise error_from_response(
-            what, response.status_code, response.content, response.headers, self._key
-        )
-
-    async def _send(
-        self, method: str, url: str, what: str, *, idempotent: bool, **kw: Any
-    ) -> tuple[httpx.Response, int]:
-        """The response and how many tries it took, retrying idempotent calls per ``retry``."""
-        policy = self.retry
-        transient = limited = 0
-        while True:
-            try:
-                return await self._send_once(method, url, what, **kw), 1 + transient + limited
-            except (RateLimitedError, TransientError) as e:
-                retry_after = None
-                if isinstance(e, RateLimitedError):
-                    limited += 1
-                    retry_after = e.retry_after_s
-                    attempt, spent = limited - 1, limited >= policy.rate_limited_attempts
-                else:
-                    transient += 1
-                    attempt, spent = transient - 1, transient >= policy.attempts
-                too_long = retry_after is not None and retry_after > policy.max_retry_after_s
-                if not idempotent or spent or too_long:
-                    raise
-                wait = delay_s(
-                    attempt, retry_after, self._rng, base_s=policy.base_s, cap_s=policy.cap_s
-                )
-                log.debug("%s: retry in %.3f s after: %s", what, wait, e)
-                await anyio.sleep(wait)
-
-    async def _call(
-        self, method: str, path: str, *, idempotent: bool, **kw: Any
-    ) -> tuple[Mapping[str, Any], int]:
-        what = f"{method} {path}"
-        response, tries = await self._send(
-            method, self.base_url + path, what, idempotent=idempotent, **kw
-        )
-        try:
-            data = response.json()
-        except (ValueError, UnicodeDecodeError) as e:
-            # a 2xx whose body does not parse was cut short: what happened is unknown
-            raise TransientError(f"{what}: the response is not JSON", status=200) from e
-        if not isinstance(data, Mapping):
-            raise TransientError(f"{what}: the response is not a JSON object", status=200)
-        return data, tries
+        await self._wire.aclose()
 
     async def _get(self, path: str, **kw: Any) -> Mapping[str, Any]:
-        data, _ = await self._call("GET", path, idempotent=True, **kw)
+        data, _ = await self._wire.call("GET", path, idempotent=True, **kw)
         return data
 
     # -- account, models, elements -----------------------------------------------------------
@@ -223,7 +157,7 @@ class LeonardoClient:
         spec = ENDPOINTS.get(endpoint)
         if spec is None:
             raise ValueError(f"not a create endpoint: {endpoint!r}")
-        data, _ = await self._call("POST", spec.path, idempotent=False, json=dict(body))
+        data, _ = await self._wire.call("POST", spec.path, idempotent=False, json=dict(body))
         job = data.get(spec.response_key)
         if not isinstance(job, Mapping):
             raise TransientError(f"POST {spec.path}: the response has no {spec.response_key}")
@@ -286,7 +220,7 @@ class LeonardoClient:
         posts the fields and the file there *without* the API key (S3 refuses it: 403).
         """
         ext = extension.lower().lstrip(".")
-        step_1, _ = await self._call(
+        step_1, _ = await self._wire.call(
             "POST", "/init-image", idempotent=True, json={"extension": ext}
         )
         upload = as_map(step_1.get("uploadInitImage"))
@@ -297,7 +231,7 @@ class LeonardoClient:
         content_type = _UPLOAD_TYPES.get(ext, "application/octet-stream")
         files = {"file": (f"{image_id}.{ext}", data, content_type)}
         host = httpx.URL(url).host
-        await self._send(
+        await self._wire.send(
             "POST", url, f"POST presigned upload ({host})", idempotent=True, auth=False,
             data=fields, files=files,
         )  # fmt: skip
@@ -318,7 +252,7 @@ class LeonardoClient:
     async def price(self, service: str, params: Mapping[str, Any]) -> int:
         """Credits the pricing calculator quotes for ``service`` with ``params`` (free, retried)."""
         body = {"service": service, "serviceParams": {service: dict(params)}}
-        data, _ = await self._call("POST", "/pricing-calculator", idempotent=True, json=body)
+        data, _ = await self._wire.call("POST", "/pricing-calculator", idempotent=True, json=body)
         result = as_map(data.get("calculateProductionApiServiceCost"))
         cost = as_int(result.get("cost"))
         if cost is None:
@@ -328,7 +262,7 @@ class LeonardoClient:
         return cost
 
     async def _delete(self, path: str, key: str) -> None:
-        data, tries = await self._call("DELETE", path, idempotent=True)
+        data, tries = await self._wire.call("DELETE", path, idempotent=True)
         # after a retried DELETE, "not found" only means an earlier try already deleted it
         if not isinstance(data.get(key), Mapping) and tries == 1:
             raise NotFoundError(f"DELETE {path}: no such id", status=200)
