@@ -104,11 +104,13 @@ async def _fetch_once(
         tmp = Path(name)
         try:
             digest = hashlib.sha256()
+            received = 0
             with os.fdopen(fd, "wb") as out:
                 async for chunk in response.aiter_bytes(_CHUNK):
                     digest.update(chunk)
                     out.write(chunk)
-            _check_length(response)
+                    received += len(chunk)
+            _check_length(response, received)
             sha256 = digest.hexdigest()
             if expected is not None and sha256 != expected:
                 raise _Retry(f"sha256 {sha256[:12]} differs from the journaled {expected[:12]}")
@@ -122,28 +124,43 @@ async def _fetch_once(
     return Downloaded(sha256=sha256, bytes=size, media_type=media_type)
 
 
-def _check_length(response: httpx.Response) -> None:
-    """A body shorter (or longer) than the announced Content-Length is a truncated download."""
+def _check_length(response: httpx.Response, received: int) -> None:
+    """A body shorter (or longer) than the announced Content-Length is a truncated download.
+
+    ``received`` counts decoded bytes; with a Content-Encoding the length is of the encoded body.
+    """
     announced = response.headers.get("Content-Length")
     if announced is None or not announced.isdigit():
         return
-    if response.num_bytes_downloaded != int(announced):
-        raise _Retry(f"truncated: received {response.num_bytes_downloaded} of {announced} bytes")
+    encoding = response.headers.get("Content-Encoding", "identity").lower()
+    got = received if encoding == "identity" else response.num_bytes_downloaded
+    if got != int(announced):
+        raise _Retry(f"truncated: received {got} of {announced} bytes")
 
 
 def _check_existing(dest: Path, media: Media, expected: str) -> Downloaded | None:
-    """The file already at ``dest`` if it has the expected sha256 (and still verifies)."""
+    """The file already at ``dest`` if it has the expected sha256."""
     digest = hashlib.sha256()
     with dest.open("rb") as f:
         while chunk := f.read(_CHUNK):
             digest.update(chunk)
     if digest.hexdigest() != expected:
         return None
+    # The same bytes as the file verified when it was journaled: only the type is needed again.
+    return Downloaded(expected, dest.stat().st_size, _sniff(dest, media), fetched=False)
+
+
+def _sniff(path: Path, media: Media) -> str:
+    """The media type from the file's header alone (no decoding)."""
+    if media == "video":
+        return "video/mp4"
+    from PIL import Image
+
     try:
-        media_type = _verify(dest, media)
-    except _Retry:
-        return None
-    return Downloaded(expected, dest.stat().st_size, media_type, fetched=False)
+        with Image.open(path) as img:
+            return Image.MIME.get(img.format or "", "application/octet-stream")
+    except (OSError, SyntaxError, ValueError):
+        return "application/octet-stream"
 
 
 def _verify_and_sync(path: Path, media: Media) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 from collections import Counter
@@ -77,6 +78,8 @@ class Cdn:
             return Response(PNG[:60] + b"\0" * (len(PNG) - 60), media_type="image/png")
         if name == "flaky.png":
             return Response(b"busy", status_code=503) if n <= 2 else Response(PNG)
+        if name == "gzipped.png":  # Content-Length counts the encoded bytes
+            return Response(gzip.compress(PNG), headers={"Content-Encoding": "gzip"})
         if name == "clip.mp4":
             return Response(self.video, media_type="video/mp4")
         if name == "not-a-video.mp4":
@@ -224,3 +227,64 @@ async def test_non_mp4_video_is_refused(client: httpx.AsyncClient, tmp_path: Pat
             attempts=1,
         )
     assert leftovers(tmp_path) == []
+
+
+async def test_bytes_other_than_the_journaled_ones_are_refused(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Re-fetching a journaled output must yield the journaled sha256, or nothing lands."""
+    with pytest.raises(TransientError, match="differs from the journaled"):
+        await download(
+            client,
+            "http://cdn.test/good.png",
+            tmp_path / "0.png",
+            media="image",
+            expected_sha256="0" * 64,
+            attempts=2,
+            backoff_s=0.001,
+        )
+    assert leftovers(tmp_path) == []
+
+
+async def test_dropped_connections_are_retried(tmp_path: Path) -> None:
+    """A connection dropped twice mid-response is retried; the third attempt lands the file."""
+    calls = Counter[str]()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise httpx.RemoteProtocolError("peer closed connection", request=request)
+        return httpx.Response(200, content=PNG)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        got = await download(
+            client, "http://cdn.test/x.png", tmp_path / "x.png", media="image", backoff_s=0.001
+        )
+    assert (got.bytes, calls["n"]) == (len(PNG), 3)
+
+
+async def test_dropped_every_time_names_the_last_error(tmp_path: Path) -> None:
+    """When every attempt is dropped, the TransientError says so and nothing is left behind."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(TransientError, match="after 2 attempts: ReadTimeout: timed out"):
+            await download(
+                client,
+                "http://cdn.test/x.png",
+                tmp_path / "x.png",
+                media="image",
+                attempts=2,
+                backoff_s=0.001,
+            )
+    assert leftovers(tmp_path) == []
+
+
+async def test_encoded_body_is_checked_against_its_encoded_length(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """A gzip-encoded response is whole when its encoded bytes match the Content-Length."""
+    got = await download(client, "http://cdn.test/gzipped.png", tmp_path / "0.png", media="image")
+    assert (got.bytes, (tmp_path / "0.png").read_bytes()) == (len(PNG), PNG)
