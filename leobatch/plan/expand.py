@@ -51,9 +51,10 @@ class _Expansion:
         self.max_jobs = max_jobs
         self.renderer = Renderer()
         self.problems = Problems(recipe)
-        self.paths = PathRegistry()
+        self.paths = PathRegistry(_describe_owner)
         self.made: dict[str, list[_Made]] = {}
         self.count = 0
+        self.keys: set[str] = set()
         self.files: set[tuple[str, str]] = {(f.path, f.sha256) for f in recipe.files}
         self.base: dict[str, Any] = {**recipe.vars, "recipe": {"name": recipe.name}}
 
@@ -136,9 +137,15 @@ class _Expansion:
         hashes = [i.sha256 for i in inputs if i.source == "file" and i.sha256]
         self.files.update((i.path or "", i.sha256 or "") for i in inputs if i.source == "file")
         key = job_key(stage.kind, built.endpoint, built.body, upstream, hashes)
-        who = f"stage {stage.name!r}" + (f" ({describe_combo(matrix)})" if matrix else "")
-        if parent is not None:
-            who += f" from {parent.job.stage!r} output {index}"
+        if key in self.keys:
+            problem(
+                ("stages", stage.name),
+                "makes the same request as an earlier combination (a job is its request); "
+                "use the matrix values in the request, e.g. params.seed",
+            )
+            return
+        self.keys.add(key)
+        who = (stage.name, matrix, parent.job.stage if parent else None, index)
         paths = self._paths(stage, context, key, built.outputs, built.ext, who, problem)
         input_size = built.input_size or (parent.job.size if parent else None)
         job = Job(
@@ -182,7 +189,7 @@ class _Expansion:
         key: str,
         outputs: int,
         ext: str,
-        who: str,
+        who: tuple[str, Mapping[str, Any], str | None, int],
         problem: Any,
     ) -> tuple[str, ...]:
         paths = []
@@ -196,7 +203,7 @@ class _Expansion:
             except BadPath as e:
                 problem(("output", "path"), str(e))
                 return ()
-            self.paths.claim(path, f"{who} (output {index})" if outputs > 1 else who)
+            self.paths.claim(path, (*who, index, outputs))
             paths.append(path)
         return tuple(paths)
 
@@ -204,13 +211,23 @@ class _Expansion:
         collisions = self.paths.collisions
         if not collisions:
             return
-        path, first, second = collisions[0]
+        path, first_owner, second_owner = collisions[0]
+        first, second = _describe_owner(first_owner), _describe_owner(second_owner)
         more = f" (and {len(collisions) - 1} more)" if len(collisions) > 1 else ""
         self.problems.add_plain(
             ("output", "path"),
             f"output.path: {first} and {second} both render to {path!r}{more}; add what "
             "differs to output.path (e.g. {{ job }}, {{ upstream.index }})",
         )
+
+
+def _describe_owner(owner: tuple[str, Mapping[str, Any], str | None, int, int, int]) -> str:
+    """``stage 'hero' (seed=11) from 'base' output 1 (output 0)``: a path's writer, in words."""
+    stage, matrix, parent_stage, parent_index, index, outputs = owner
+    who = f"stage {stage!r}" + (f" ({describe_combo(matrix)})" if matrix else "")
+    if parent_stage is not None:
+        who += f" from {parent_stage!r} output {parent_index}"
+    return f"{who} (output {index})" if outputs > 1 else who
 
 
 def _upstream_values(job: Job, index: int) -> dict[str, Any]:

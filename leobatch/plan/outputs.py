@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["BadPath", "PathRegistry", "normalise"]
 
@@ -31,12 +33,16 @@ def normalise(rendered: object) -> str:
 
 @dataclass
 class PathRegistry:
-    """Which job (described for the user) took each output path; finds collisions."""
+    """Which job output took each output path; finds collisions.
 
-    _owner: dict[str, str] = field(default_factory=dict)
-    collisions: list[tuple[str, str, str]] = field(default_factory=list)
+    Owners are opaque values; ``describe`` turns one into words only when there is a collision.
+    """
 
-    def claim(self, path: str, who: str) -> None:
+    describe: Callable[[Any], str]
+    _owner: dict[str, Any] = field(default_factory=dict)
+    collisions: list[tuple[str, Any, Any]] = field(default_factory=list)
+
+    def claim(self, path: str, who: Any) -> None:
         """Record that ``who`` writes ``path``; a second writer is a collision."""
         key = path.casefold()  # one file on case-insensitive file systems
         first = self._owner.get(key)
