@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leobatch.api._models import (
     parse_account,
@@ -136,3 +138,25 @@ async def test_client_survives_a_drifted_server() -> None:
     assert gen.status == "QUEUED_FOR_RENDER"
     assert variation is not None
     assert variation.status == "NEW_STATE"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+_FIELDS = st.sampled_from(
+    ["id", "status", "seed", "imageWidth", "generated_images", "cost", "apiCreditCost", "user",
+     "apiPaidTokens", "generated_image_variation_generics", "url", "nsfw", "weightMin"]
+)  # fmt: skip
+
+
+@given(st.dictionaries(_FIELDS | st.text(max_size=6), _JSON, max_size=8))
+def test_parsers_never_raise_on_arbitrary_json(obj: dict[str, Any]) -> None:
+    """Any JSON object, however wrong, parses to a value (junk becomes None or empty)."""
+    parse_generation(obj)
+    parse_account(obj)
+    parse_created(obj, "generationId")
+    parse_variation(obj)
+    element = parse_element(obj)
+    assert element.weight_min is None or isinstance(element.weight_min, float)

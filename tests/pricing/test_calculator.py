@@ -82,6 +82,7 @@ def test_ten_thousand_jobs_twelve_calls_then_none(emulator: EmulatorHandle, tmp_
     assert _calculator_calls(emulator) == 12
     assert second.total == first.total
     assert second.source == "calculator"
+    assert emulator.api_key not in (tmp_path / "prices.json").read_text()
 
 
 def test_price_equals_the_charge(emulator: EmulatorHandle, tmp_path: Path) -> None:
