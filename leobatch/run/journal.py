@@ -34,6 +34,7 @@ keep their history. The API key is never passed to, nor stored by, this module.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -57,6 +58,8 @@ __all__ = [
     "Summary",
 ]
 
+#: Values containing this variable's value (the API key) are refused (belt and braces).
+API_KEY_ENV = "LEONARDO_API_KEY"
 STATE_DIR = ".leobatch"
 DB_NAME = "state.sqlite"
 LOCK_NAME = "lock"
@@ -382,6 +385,13 @@ class Journal:
             self._conn.execute("ROLLBACK")
             raise JournalError(f"cannot write the journal {self.path}: {e}") from e
 
+    def _clean(self, text: str) -> str:
+        """``text``, unless it contains the API key: that is refused, never journaled."""
+        secret = os.environ.get(API_KEY_ENV, "")
+        if len(secret) >= 8 and secret in text:
+            raise JournalError(f"refusing to journal a value that contains {API_KEY_ENV}")
+        return text
+
     def _scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         row = self._conn.execute(sql, params).fetchone()
         return None if row is None else row[0]
@@ -429,7 +439,7 @@ class Journal:
         *planned* job may start an attempt: this is what makes a double submission impossible.
         """
         now = self._clock()
-        body = json.dumps(request, sort_keys=True, separators=(",", ":"))
+        body = self._clean(json.dumps(request, sort_keys=True, separators=(",", ":")))
         with self._tx() as conn:
             _, attempt = self._expect(key, ("planned",), "submit")
             attempt += 1
@@ -505,6 +515,7 @@ class Journal:
         in the attempt's history but no longer counts in the job's ``credits_charged``.
         """
         now = self._clock()
+        error = self._clean(error)
         self._move(
             key,
             ("submitting", "submitted"),
@@ -617,14 +628,16 @@ class Journal:
         """The text an improve-prompt job returned."""
         with self._tx() as conn:
             self._expect(key, STATUSES, "record the text of")
-            conn.execute("INSERT OR REPLACE INTO texts (job_key, text) VALUES (?, ?)", (key, text))
+            conn.execute(
+                "INSERT OR REPLACE INTO texts (job_key, text) VALUES (?, ?)",
+                (key, self._clean(text)),
+            )
 
     def set_meta(self, values: Mapping[str, str]) -> None:
         """Record run facts (recipe name/path/sha256, account user id, plan hash). Never the key."""
+        rows = [(name, self._clean(value)) for name, value in values.items()]
         with self._tx() as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items())
-            )
+            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows)
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -275,6 +275,24 @@ def test_uploads_texts_and_meta(journal: Journal) -> None:
     assert journal.meta() == {"recipe.name": "mug", "user_id": "u-1"}
 
 
+def test_the_api_key_is_never_journaled(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request, error, text or run fact containing the API key is refused, nothing written."""
+    key = "9f3c2a10-aaaa-bbbb-cccc-0123456789ab"
+    monkeypatch.setenv("LEONARDO_API_KEY", key)
+    with pytest.raises(JournalError, match=r"refusing to journal .* LEONARDO_API_KEY"):
+        journal.mark_submitting(K1, {"prompt": f"Bearer {key}"})
+    assert journal.job(K1).status == "planned"
+    with pytest.raises(JournalError, match="refusing"):
+        journal.set_meta({"user_id": key})
+    with pytest.raises(JournalError, match="refusing"):
+        journal.record_text(K3, key)
+    journal.mark_submitting(K1, {"prompt": "mug"})
+    with pytest.raises(JournalError, match="refusing"):
+        journal.mark_failed(K1, f"401 for {key}", final=True)
+    for path in journal.path.parent.iterdir():
+        assert key.encode() not in path.read_bytes()
+
+
 def test_summary_counts_statuses_and_credits_per_stage_and_model(journal: Journal) -> None:
     """The summary counts jobs per status and credits estimated vs charged per group."""
     journal.mark_submitting(K1, {})
