@@ -170,7 +170,9 @@ def motion_controls() -> tuple[MotionControl, ...]:
 def _model_index() -> Mapping[str, Model]:
     index: dict[str, Model] = {}
     for m in models():
-        for key in (m.slug, m.name, m.id):
+        # "Flux Dev (Precision)" is also found as "Flux Dev"
+        short = m.name.split(" (")[0]
+        for key in (m.slug, m.name, m.id, short):
             index.setdefault(key.casefold(), m)
     return index
 
@@ -196,7 +198,8 @@ def _key(name: object) -> str | None:
 
 
 def find_model(name: str) -> Model | None:
-    """The model with this slug, display name (any case), UUID or video wire enum."""
+    """The model with this slug, display name (any case, qualifier in brackets optional),
+    UUID or video wire enum."""
     key = _key(name)
     return None if key is None else _model_index().get(key)
 

@@ -10,6 +10,7 @@ priced offline equals what the emulator charges.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Mapping
@@ -43,13 +44,26 @@ class PriceRequest:
     def of(
         cls, service: str | None, params: Mapping[str, Any] | None, fixed_kind: str | None
     ) -> PriceRequest:
-        """A request with its ``class_key`` computed."""
+        """A request with its ``class_key`` computed (memoised: plans repeat a few classes)."""
+        items = tuple(sorted(params.items())) if params is not None else None
+        memo_key = (service, items, fixed_kind)
+        try:
+            return _MEMO[memo_key]
+        except (KeyError, TypeError):  # TypeError: an unhashable param value; no memo
+            pass
         key = json.dumps(
             {"service": service, "params": params, "fixed": fixed_kind},
             sort_keys=True,
             separators=(",", ":"),
         )
-        return cls(service, params, fixed_kind, key)
+        made = cls(service, params, fixed_kind, key)
+        with contextlib.suppress(TypeError):
+            if len(_MEMO) < 10_000:
+                _MEMO[memo_key] = made
+        return made
+
+
+_MEMO: dict[tuple[Any, ...], PriceRequest] = {}
 
 
 def price_request(job: Job) -> PriceRequest | None:

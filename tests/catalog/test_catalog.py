@@ -106,6 +106,7 @@ def test_lookup_is_case_insensitive_and_trims() -> None:
     assert catalog.find_model("DE7D3FAF-762F-48E0-B3B7-9D0AC3A3FCF3") is phoenix
     assert catalog.find_model(" Phoenix-1.0 ") is phoenix
     assert catalog.find_model("phoenix-1.1") is None
+    assert catalog.find_model("flux dev") is catalog.find_model("Flux Dev (Precision)")
     assert catalog.find_element("sparklecore") == catalog.find_element(
         "90fa02f2-fb7a-4c6a-bac2-4074dfab1a4a"
     )

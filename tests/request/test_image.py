@@ -348,3 +348,18 @@ def test_stage_keys_of_other_kinds_refused(build: Build) -> None:
     got = problems(build("image", {**phoenix(), "styles": ["Clay"], "promt": "x", "kind": "image"}))
     assert got[("styles",)] == "'styles' does not apply to image stages"
     assert got[("promt",)] == "unknown stage key 'promt'; did you mean 'prompt'?"
+
+
+def test_stage_key_written_in_params(build: Build) -> None:
+    """A stage key put inside params is pointed out as such."""
+    got = problems(build("image", {"prompt": "p", "params": {"model": "phoenix-1.0"}}))
+    assert got == {
+        ("params", "model"): "model is a stage key, not a request field; move it out of params"
+    }
+
+
+def test_upstream_guidance_needs_an_image_upstream(build: Build) -> None:
+    """'upstream' as a guidance image needs 'from' naming an image stage."""
+    stage = {**phoenix(), "guidance": [{"type": "style-reference", "image": "upstream"}]}
+    got = problems(build("image", stage))
+    assert got == {("guidance", 0, "image"): "'upstream' needs 'from' naming an image stage"}
