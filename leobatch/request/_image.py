@@ -1,4 +1,9 @@
-"""``image`` stages -> ``POST /generations``, with the catalogue's rules (DESIGN section 4)."""
+"""``image`` stages -> ``POST /generations``, with the catalogue's rules (DESIGN section 4).
+
+An upstream image (``from``) becomes the init image (``init_generation_image_id``), unless a
+guidance entry takes it (``image: upstream``) or FLUX.1 Kontext takes it as a context image;
+then it is used there only.
+"""
 
 from __future__ import annotations
 
@@ -124,7 +129,13 @@ def _pipelines(ctx: Ctx, model: Model | None, has_model: bool) -> None:
             ("params", "contrast"),
             f"contrast must be one of {', '.join(map(str, CONTRASTS))}, not {contrast}",
         )
-    elif model is not None and minimum is not None and alchemy and (contrast or minimum) < minimum:
+    elif (
+        model is not None
+        and minimum is not None
+        and alchemy
+        and contrast is not None
+        and (contrast < minimum)
+    ):
         ctx.problem(
             ("params", "contrast"),
             f"contrast must be >= {minimum} for {model.name} with Alchemy, not {contrast}",
