@@ -433,3 +433,23 @@ def test_ensure_jobs_handles_ten_thousand_jobs_quickly(tmp_path: Path) -> None:
         assert j.summary().credits_estimated == 50_000
     print(f"ensure_jobs 10,000 new: {elapsed * 1000:.0f} ms; again: {repeat * 1000:.0f} ms")
     assert elapsed < 2.0
+
+
+def test_journal_writes_per_job_are_cheap(tmp_path: Path) -> None:
+    """The five writes a job's life takes (submit .. download) cost well under 5 ms together."""
+    jobs = [make_job(n) for n in range(1000)]
+    with Journal.open(tmp_path) as j:
+        j.ensure_jobs(jobs, {})
+        start = time.perf_counter()
+        for job in jobs:
+            j.mark_submitting(job.key, {"prompt": "mug", "seed": 1, "width": 1024})
+            j.mark_submitted(job.key, f"gen-{job.key[-8:]}", 12)
+            j.mark_complete(job.key)
+            j.record_output(
+                job.key, 0, remote_id="i", url="https://cdn/x.jpg", path="x.jpg", media_type=None
+            )
+            j.record_download(job.key, 0, sha256="0" * 64, size=100)
+        per_job_ms = (time.perf_counter() - start) * 1000 / len(jobs)
+        assert j.summary().downloaded == 1000
+    print(f"journal: {per_job_ms:.2f} ms per job for its 5 writes")
+    assert per_job_ms < 5.0
