@@ -1,7 +1,9 @@
 """``leobatch catalog [TABLE]``: the built-in catalogue, as tables.
 
 Rich tables on a terminal, aligned plain text otherwise (pipes, files, CI logs), one JSON
-document with ``--json``. Without a table name: each table with its row count.
+document with ``--json``. Without a table name: each table with its row count. ``--live`` lists
+the account's models or elements from the API (``GET /platformModels``, ``GET /elements``)
+instead, marking those the built-in catalogue knows.
 """
 
 from __future__ import annotations
@@ -130,14 +132,59 @@ def _rich(title: str, headers: tuple[str, ...], rows: Rows) -> None:
     Console().print(table)
 
 
+async def _live_rows(table: str) -> tuple[tuple[str, ...], Rows]:
+    from leobatch.api.client import LeonardoClient
+
+    async with LeonardoClient.from_env() as client:
+        if table == "models":
+            models = await client.platform_models()
+            rows: Rows = []
+            for m in models:
+                known = catalog.find_model(m.id)
+                rows.append((m.id, m.name or "", known.slug if known else ""))
+            return ("id", "name", "catalogue slug"), rows
+        elements = await client.elements()
+        return ("akUUID", "name", "base model", "weight", "range", "in catalogue"), [
+            (
+                e.ak_uuid,
+                e.name or "",
+                e.base_model or "",
+                "" if e.weight_default is None else f"{e.weight_default:g}",
+                f"{e.weight_min:g}..{e.weight_max:g}"
+                if e.weight_min is not None and e.weight_max is not None
+                else "",
+                "yes" if catalog.find_element(e.ak_uuid) else "",
+            )
+            for e in elements
+        ]
+
+
 @click.command("catalog")
 @click.argument("table", required=False, type=click.Choice(list(TABLES)))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def command(table: str | None, as_json: bool) -> None:
+@click.option(
+    "--live",
+    is_flag=True,
+    help="List models or elements from the API (LEONARDO_API_KEY) instead of the built-in data.",
+)
+def command(table: str | None, as_json: bool, live: bool) -> None:
     """List models, preset styles, video styles, motion controls or elements.
 
     Without TABLE, show each table with its number of entries.
     """
+    if live:
+        if table not in ("models", "elements"):
+            raise click.UsageError("--live lists 'models' or 'elements'")
+        import anyio
+
+        headers, rows = anyio.run(_live_rows, table)
+        if as_json:
+            click.echo(json.dumps([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
+        elif sys.stdout.isatty():
+            _rich(f"{table} (live)", headers, rows)
+        else:
+            click.echo(_plain(headers, rows))
+        return
     if as_json:
         if table is None:
             document: object = {name: len(entry[3]()) for name, entry in TABLES.items()}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from leobatch import catalog
@@ -69,3 +71,23 @@ def test_unknown_table_is_a_usage_error() -> None:
     """An unknown table name exits 2 and lists the choices."""
     result = CliRunner().invoke(cli, ["catalog", "modles"])
     assert result.exit_code == 2 and "models" in result.output
+
+
+def test_live_lists_the_accounts_models_and_elements(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--live reads /platformModels and /elements from the API (here the emulator)."""
+    monkeypatch.setenv("LEONARDO_API_KEY", emulator.api_key)
+    monkeypatch.setenv("LEONARDO_API_BASE_URL", emulator.base_url)
+    models = json.loads(run("models", "--live", "--json"))
+    assert {"id": "de7d3faf-762f-48e0-b3b7-9d0ac3a3fcf3", "name": "Leonardo Phoenix 1.0",
+            "catalogue slug": "phoenix-1.0"} in models  # fmt: skip
+    plain = run("elements", "--live")
+    assert "Sparklecore" in plain and "90fa02f2-fb7a-4c6a-bac2-4074dfab1a4a" in plain
+    assert plain.splitlines()[0].split()[:2] == ["akUUID", "name"]
+
+
+def test_live_needs_models_or_elements() -> None:
+    """--live with another table is a usage error."""
+    result = CliRunner().invoke(cli, ["catalog", "styles", "--live"])
+    assert result.exit_code == 2 and "--live lists 'models' or 'elements'" in result.output
