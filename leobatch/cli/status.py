@@ -66,6 +66,10 @@ def status_json(
 def _human(data: dict[str, Any]) -> str:
     name = data["recipe"] or "recipe"
     lines = [f"{name}: {data['output_dir']}"]
+    run = data.get("run")
+    if run is not None:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(run["started_at"]))
+        lines.append(f"run in progress (pid {run['pid']} on {run['host']}, started {started})")
     lines.append(
         f"jobs      {data['jobs']}: {data['done']} done, {data['running']} running, "
         f"{data['failed']} failed, {data['pending']} pending"
@@ -142,6 +146,12 @@ def command(recipe: Path | None, output_dir: Path | None, as_json: bool) -> None
         return
     with Journal.open_readonly(target) as journal:
         data = status_json(target, journal.summary(), journal.in_state("failed"), journal.meta())
+    holder = Journal.running(target)
+    data["run"] = (
+        None
+        if holder is None
+        else {"pid": holder.pid, "host": holder.host, "started_at": holder.started_at}
+    )
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
     else:

@@ -46,7 +46,7 @@ from typing import Any, Literal, cast
 
 from leobatch.errors import JournalError
 from leobatch.plan.jobs import Job
-from leobatch.run.lock import DirLock
+from leobatch.run.lock import DirLock, LockHolder, running_holder
 
 __all__ = [
     "AttemptState",
@@ -264,6 +264,11 @@ class Journal:
     def exists(cls, output_dir: Path) -> bool:
         """Whether a run ever wrote a journal in ``output_dir``."""
         return cls.db_path(output_dir).is_file()
+
+    @classmethod
+    def running(cls, output_dir: Path) -> LockHolder | None:
+        """The run writing this journal now, if any (read-only check; takes no lock)."""
+        return running_holder(Path(output_dir) / STATE_DIR / LOCK_NAME)
 
     @classmethod
     def open(cls, output_dir: Path, *, clock: Callable[[], float] = time.time) -> Journal:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from leobatch.errors import JournalError, LockedError
 
-__all__ = ["DirLock", "LockHolder"]
+__all__ = ["DirLock", "LockHolder", "running_holder"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +74,42 @@ class DirLock:
         return self._fd is not None
 
     def release(self) -> None:
-        """Give the lock up (idempotent). The file stays; its content is left as a record."""
+        """Give the lock up (idempotent). The file stays, emptied: nobody holds it."""
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
         try:
+            os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def running_holder(lock_path: Path) -> LockHolder | None:
+    """The run that seems to hold ``lock_path`` now, read without touching the lock itself.
+
+    A reader must never take the lock, even briefly (a run starting at that instant would be
+    refused), so this trusts the file's content: empty means free; a holder on this host whose
+    process is gone (killed before it could empty the file) is not running.
+    """
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        holder = _read_holder(fd)
+    finally:
+        os.close(fd)
+    if holder is None:
+        return None
+    if holder.host == socket.gethostname():
+        try:
+            os.kill(holder.pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, owned by someone else
+    return holder
 
 
 def _read_holder(fd: int) -> LockHolder | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,15 +87,16 @@ def test_summary_while_a_run_holds_the_lock(
     code, out, err = invoke(capsys, "status", "--dir", str(running.output_dir))
     assert (code, err) == (0, "")
     lines = out.splitlines()
-    assert lines[0] == f"mugs: {running.output_dir}"
-    assert lines[1] == "jobs      10: 1 done, 1 running, 6 failed, 2 pending"
-    assert lines[2] == "outputs   1 of 1 downloaded"
-    assert lines[3] == "credits   14 charged of 56 estimated (+2 jobs of unknown price)"
-    assert lines[4].split() == ["stage", "model", "jobs", "done", "failed", "estimated", "charged"]
-    assert lines[5].split() == ["shot", "lightning-xl", "8", "1", "6", "56", "14"]
-    assert lines[6].split() == ["cutout", "-", "2", "0", "0", "0", "0"]
-    assert lines[7] == "failed jobs (first 5 of 6):"
-    assert lines[8] == f"  shot {'2' * 12}  Unexpected variable v2"
+    assert lines.pop(0) == f"mugs: {running.output_dir}"
+    assert lines.pop(0).startswith(f"run in progress (pid {os.getpid()} on ")
+    assert lines[0] == "jobs      10: 1 done, 1 running, 6 failed, 2 pending"
+    assert lines[1] == "outputs   1 of 1 downloaded"
+    assert lines[2] == "credits   14 charged of 56 estimated (+2 jobs of unknown price)"
+    assert lines[3].split() == ["stage", "model", "jobs", "done", "failed", "estimated", "charged"]
+    assert lines[4].split() == ["shot", "lightning-xl", "8", "1", "6", "56", "14"]
+    assert lines[5].split() == ["cutout", "-", "2", "0", "0", "0", "0"]
+    assert lines[6] == "failed jobs (first 5 of 6):"
+    assert lines[7] == f"  shot {'2' * 12}  Unexpected variable v2"
     assert len([line for line in lines if "Unexpected variable" in line]) == 5
     assert lines[-1].startswith("last change ")
 
@@ -166,3 +168,16 @@ def test_recipe_or_dir_is_required(
     code, _, err = invoke(capsys, "status", *args)
     assert code == 2
     assert "give a RECIPE or --dir OUTPUT_DIR" in err
+
+
+def test_no_run_in_progress_after_the_run_closed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Once the writer closed the journal, status no longer reports a run in progress."""
+    with Journal.open(tmp_path) as journal:
+        journal.ensure_jobs([job(1)], {})
+        assert Journal.running(tmp_path) is not None
+    assert Journal.running(tmp_path) is None
+    code, out, _ = invoke(capsys, "status", "--dir", str(tmp_path), "--json")
+    assert (code, json.loads(out)["run"]) == (0, None)
+    assert "run in progress" not in invoke(capsys, "status", "--dir", str(tmp_path))[1]

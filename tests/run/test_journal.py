@@ -385,8 +385,11 @@ def test_lock_names_the_holding_process_and_dies_with_it(tmp_path: Path) -> None
             Journal.open(tmp_path)
         assert f"pid {child.pid} on " in str(caught.value)
         assert str(tmp_path) in str(caught.value)
+        holder = Journal.running(tmp_path)
+        assert holder is not None and holder.pid == child.pid
         child.send_signal(signal.SIGKILL)
         child.wait()
+    assert Journal.running(tmp_path) is None  # its pid is gone, though the file still names it
     with Journal.open(tmp_path) as j:
         assert j.jobs() == ()
 
