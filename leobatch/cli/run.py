@@ -29,6 +29,7 @@ class _Args:
     max_jobs: int
     refresh_prices: bool
     allow_unknown_prices: bool
+    time_scale: float | None
 
 
 @click.command(
@@ -57,6 +58,13 @@ class _Args:
     is_flag=True,
     help="Run even when some jobs have no known price (they are not counted in the budget).",
 )
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0.0001, max=1.0),
+    default=None,
+    help="Only against a time-scaled emulator (`leobatch emulator --time-scale`): "
+    "shrink rate windows and poll intervals to match it.",
+)
 def command(
     target: Path,
     emulator: bool,
@@ -65,6 +73,7 @@ def command(
     max_jobs: int,
     refresh_prices: bool,
     allow_unknown_prices: bool,
+    time_scale: float | None,
 ) -> int:
     """Render TARGET, a recipe or a plan saved by `leobatch plan -o`.
 
@@ -77,7 +86,16 @@ def command(
     """
     if not yes and not sys.stdin.isatty():
         raise click.UsageError("not on a terminal: add --yes to run without confirmation")
-    args = _Args(target, emulator, yes, json_lines, max_jobs, refresh_prices, allow_unknown_prices)
+    args = _Args(
+        target,
+        emulator,
+        yes,
+        json_lines,
+        max_jobs,
+        refresh_prices,
+        allow_unknown_prices,
+        time_scale,
+    )
     return anyio.run(_main, args)
 
 
@@ -122,7 +140,7 @@ async def _main(args: _Args) -> int:
                 if not confirmed:
                     click.echo("Nothing was submitted.")
                     return EXIT_OK
-            options = RunOptions(time_scale=time_scale)
+            options = RunOptions(time_scale=args.time_scale or time_scale)
             with Journal.open(plan.output_dir) as journal:
                 from leobatch.cli._progress import reporter_for, summary_lines
 

@@ -138,6 +138,8 @@ class _Engine:
         self.rng = random.Random()
         # run state
         self.tracked: dict[str, _Tracked] = {}
+        self.tracked_keys: set[str] = set()
+        self.queued: set[str] = set()
         self.reserved: dict[str, int] = {}
         self.charged_this_run = 0
         self.terminal: set[str] = (
@@ -191,6 +193,7 @@ class _Engine:
                 },
             )
         )
+        self._sweep_temp_files()
         self.journal.ensure_jobs(self.plan.jobs, self.priced.credits)
         self.journal.set_meta(
             {
@@ -214,11 +217,23 @@ class _Engine:
                     self.changed = anyio.Event()
                 tg.cancel_scope.cancel()
         finally:
+            self.ready_tx.close()
+            self.ready_rx.close()
             await self.http.aclose()
             self._write_manifest()
         result = self._result()
         self.emit(Event("finish", data=_result_data(result)))
         return result
+
+    def _sweep_temp_files(self) -> None:
+        """Remove temp files a killed run left (downloads, manifest); we hold the dir's lock."""
+        root = self.plan.output_dir
+        if not root.is_dir():
+            return
+        for pattern in (".*.part", ".manifest.json.*.tmp"):
+            for stale in root.rglob(pattern):
+                if ".leobatch" not in stale.relative_to(root).parts:
+                    stale.unlink(missing_ok=True)
 
     def _finished(self) -> bool:
         if self.downloads_pending or self.tracked:
@@ -274,7 +289,7 @@ class _Engine:
                 self._enqueue(job)
 
     def _busy(self, job: Job) -> bool:
-        return any(t.job.key == job.key for t in self.tracked.values())
+        return job.key in self.tracked_keys
 
     def _complete_known(self, job: Job) -> None:
         """A job complete in the journal: make sure its files are on disk, then it is done."""
@@ -292,12 +307,17 @@ class _Engine:
         return self.journal.job(job.upstream.key).status == "complete"
 
     def _enqueue(self, job: Job) -> None:
+        """Queue ``job`` for submission, once: never while queued, in flight or done."""
+        if job.key in self.queued or job.key in self.terminal or self._busy(job):
+            return
+        self.queued.add(job.key)
         self.ready_tx.send_nowait(job)
 
     # ---------------------------------------------------------------- submitting
 
     async def _submitter(self) -> None:
         async for job in self.ready_rx:
+            self.queued.discard(job.key)
             if self.stopping:
                 continue
             await self.inflight.acquire_on_behalf_of(job.key)
@@ -441,18 +461,23 @@ class _Engine:
                     gen = await find_generation(
                         self.client, self.user_id, job, body, started_at, taken
                     )
-                    return None if gen is None else Created(gen.id, None, None, None)
+                    return None if gen is None else self._adopted(job, gen.id)
                 if job.kind in VARIATION_KINDS:
                     parent = self._root_generation(job)
                     if parent is None:
                         return None
                     var_id = await find_variation(self.client, parent, job, body, taken)
-                    return None if var_id is None else Created(var_id, None, None, None)
+                    return None if var_id is None else self._adopted(job, var_id)
                 # improve-prompt and video upscale leave nothing to search: resubmit.
                 return None
             except TransientError:
                 await anyio.sleep(_backoff_s(attempt, self.rng) * self.options.time_scale)
         raise TransientError(f"job {job.key[:12]}: could not reconcile an ambiguous create")
+
+    def _adopted(self, job: Job, remote_id: str) -> Created:
+        """A job found remotely. Listings do not show what a job cost, so its charge is taken
+        to be its price (the calculator's quote, which the API charges)."""
+        return Created(remote_id, self.priced.credits.get(job.key), None, None)
 
     def _root_generation(self, job: Job) -> str | None:
         """The generation whose image a variation job (ultimately) transforms."""
@@ -471,6 +496,7 @@ class _Engine:
     def _track(self, job: Job, remote_id: str) -> None:
         parent = self._root_generation(job) if job.kind in VARIATION_KINDS else None
         self.tracked[remote_id] = _Tracked(job, remote_id, anyio.current_time(), parent)
+        self.tracked_keys.add(job.key)
         self._poke()
 
     def _expected_s(self, kind: str) -> float:
@@ -577,6 +603,7 @@ class _Engine:
             )
         self.journal.mark_complete(job.key)
         del self.tracked[tracked.remote_id]
+        self.tracked_keys.discard(job.key)
         self.inflight.release_on_behalf_of(job.key)
         self.emit(Event("complete", job.key, job.stage, {"outputs": len(outputs)}))
         for idx, (_rid, url, _nsfw) in enumerate(outputs):
@@ -593,6 +620,7 @@ class _Engine:
     async def _failed_remote(self, tracked: _Tracked, why: str = "the job ended FAILED") -> None:
         job = tracked.job
         del self.tracked[tracked.remote_id]
+        self.tracked_keys.discard(job.key)
         self.inflight.release_on_behalf_of(job.key)
         failures = self.journal.job(job.key).failures + 1
         final = failures > self.retries
