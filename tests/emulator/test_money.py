@@ -10,7 +10,7 @@ import pytest
 
 from leobatch.pricing.ratecard import FIXED_CREDITS
 from tests.conftest import EmulatorHandle
-from tests.emulator.support import client, completed_image_id, wait_done
+from tests.emulator.support import client, completed_image_id
 
 Factory = Callable[..., EmulatorHandle]
 PHOENIX = "de7d3faf-762f-48e0-b3b7-9d0ac3a3fcf3"
@@ -93,13 +93,16 @@ def test_fixed_prices_and_upscaler(emulator: EmulatorHandle) -> None:
 def test_failed_jobs_are_refunded(make_emulator: Factory) -> None:
     """A FAILED job has no images and its credits come back once it has failed."""
     handle = make_emulator(fail_rate=1.0)
+    frozen = [handle.state.clock()]
+    handle.state.clock = lambda: frozen[0]
     with client(handle) as http:
         before = _balance(http)
         created = http.post("/generations", json={"prompt": "doomed", "num_images": 1})
         charged = created.json()["sdGenerationJob"]["apiCreditCost"]
         assert before - _balance(http) == charged
+        frozen[0] += 10.0
         gen_id = created.json()["sdGenerationJob"]["generationId"]
-        row = wait_done(http, f"/generations/{gen_id}", "generations_by_pk")
+        row = http.get(f"/generations/{gen_id}").json()["generations_by_pk"]
         assert (row["status"], row["generated_images"]) == ("FAILED", [])
         assert _balance(http) == before
     stats = handle.stats()
