@@ -140,6 +140,15 @@ def parse_yaml(text: str | bytes) -> Parsed:
         return Parsed(None, {}, ((1, 1, "YAML nested too deeply"),))
     if root is None:
         return Parsed(None, {(): (1, 1)}, ())
+    try:
+        size = _expanded_size(root, {}, set())
+    except _TooBig as cycle:
+        line, col = _pos(cycle.node)
+        return Parsed(None, {}, ((line, col, "an alias refers to a value that contains it"),))
+    if size > MAX_VALUES:
+        line, col = _pos(root)
+        message = f"the document expands to more than {MAX_VALUES} values (aliases)"
+        return Parsed(None, {}, ((line, col, message),))
     builder.marks[()] = (1, 1)
     try:
         value = builder.build(root, (), 0)
@@ -147,6 +156,34 @@ def parse_yaml(text: str | bytes) -> Parsed:
         builder.problem(big.node, f"the document expands to more than {MAX_VALUES} values")
         value = None
     return Parsed(value, dict(builder.marks), tuple(builder.problems))
+
+
+def _expanded_size(node: Node, memo: dict[int, int], active: set[int]) -> int:
+    """How many values ``node`` builds into once aliases are expanded (linear in the nodes).
+
+    Raises _TooBig at a node that contains itself (an alias to an enclosing anchor).
+    """
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in active:
+        raise _TooBig(node)
+    active.add(key)
+    total = 1
+    if isinstance(node, SequenceNode):
+        for item in node.value:
+            total += _expanded_size(item, memo, active)
+            if total > MAX_VALUES:
+                break
+    elif isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            total += _expanded_size(key_node, memo, active)
+            total += _expanded_size(value_node, memo, active)
+            if total > MAX_VALUES:
+                break
+    active.discard(key)
+    memo[key] = total
+    return total
 
 
 def _tag(tag: str) -> str:
