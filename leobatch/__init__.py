@@ -4,6 +4,8 @@ The pipeline, one function per stage::
 
     recipe = load_recipe("recipe.yaml")      # YAML + schema + static checks
     plan = expand_plan(recipe)               # matrix, templates, requests, keys, paths
+    priced = price_offline(plan)             # the built-in rate card (an estimate)
+    result = await run_plan(priced, client, journal)   # see leobatch.run
 
 Names are imported on first use (module ``__getattr__``), so ``import leobatch`` stays cheap.
 """
@@ -19,8 +21,10 @@ if TYPE_CHECKING:
     from leobatch.errors import LeobatchError, PlanError, Problem, RecipeError
     from leobatch.plan import expand_plan
     from leobatch.plan.jobs import Input, Job, Plan, Upstream
+    from leobatch.pricing.offline import price_offline
     from leobatch.pricing.priced import PricedPlan
     from leobatch.recipe import Recipe, load_recipe
+    from leobatch.run.engine import RunOptions, RunResult, run_plan
 
 __all__ = [
     "Input",
@@ -32,10 +36,14 @@ __all__ = [
     "Problem",
     "Recipe",
     "RecipeError",
+    "RunOptions",
+    "RunResult",
     "Upstream",
     "__version__",
     "expand_plan",
     "load_recipe",
+    "price_offline",
+    "run_plan",
 ]
 
 #: public name -> the module it lives in
@@ -48,6 +56,10 @@ _LAZY: dict[str, str] = {
     "Plan": "leobatch.plan.jobs",
     "Upstream": "leobatch.plan.jobs",
     "PricedPlan": "leobatch.pricing.priced",
+    "price_offline": "leobatch.pricing.offline",
+    "run_plan": "leobatch.run.engine",
+    "RunOptions": "leobatch.run.engine",
+    "RunResult": "leobatch.run.engine",
     "LeobatchError": "leobatch.errors",
     "PlanError": "leobatch.errors",
     "Problem": "leobatch.errors",

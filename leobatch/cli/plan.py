@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from leobatch.errors import BudgetError
-from leobatch.plan.expand import DEFAULT_MAX_JOBS, expand_plan
-from leobatch.plan.jobs import Plan
-from leobatch.plan.summary import PlanSummary, Row, summarise
-from leobatch.pricing.priced import PricedPlan
-from leobatch.recipe import load_recipe
+
+if TYPE_CHECKING:
+    from leobatch.plan.jobs import Plan
+    from leobatch.plan.summary import PlanSummary, Row
+    from leobatch.pricing.priced import PricedPlan
+from leobatch.plan.limits import DEFAULT_MAX_JOBS
 
 __all__ = ["command", "price", "render_summary"]
 
@@ -44,6 +46,10 @@ def command(recipe: Path, offline: bool, as_json: bool, max_jobs: int) -> None:
 
     Exit 1 when the recipe has problems or the plan is above the recipe's budget.
     """
+    from leobatch.plan.expand import expand_plan
+    from leobatch.plan.summary import summarise
+    from leobatch.recipe import load_recipe
+
     plan = expand_plan(load_recipe(recipe), max_jobs=max_jobs)
     summary = summarise(price(plan, offline=offline))
     if as_json:
@@ -58,6 +64,7 @@ def command(recipe: Path, offline: bool, as_json: bool, max_jobs: int) -> None:
 
 
 def _credits(row: Row) -> str:
+
     if row.unknown_jobs == row.jobs and row.jobs:
         return "unknown"
     text = f"{row.credits:,}"
@@ -69,6 +76,8 @@ def render_summary(summary: PlanSummary) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+
+    from leobatch.plan.summary import Row
 
     terminal = sys.stdout.isatty()
     console = Console(

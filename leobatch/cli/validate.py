@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from leobatch.plan.expand import DEFAULT_MAX_JOBS, expand_plan
-from leobatch.recipe import load_recipe
+from leobatch.plan.limits import DEFAULT_MAX_JOBS
 
 __all__ = ["command"]
 
@@ -27,6 +26,9 @@ def command(recipe: Path, max_jobs: int) -> None:
     Prints "RECIPE: ok" with the job and output counts, or every problem as
     file:line:col: message. Exit 0 valid, 1 problems found, 2 usage error.
     """
+    from leobatch.plan.expand import expand_plan
+    from leobatch.recipe import load_recipe
+
     plan = expand_plan(load_recipe(recipe), max_jobs=max_jobs)
     jobs, outputs = len(plan.jobs), plan.outputs
     click.echo(f"{recipe}: ok — {jobs} job{_s(jobs)}, {outputs} output{_s(outputs)}")

@@ -14,6 +14,7 @@ from typing import Any
 
 from leobatch.plan.jobs import UPSTREAM_TEXT, Input, Job, Plan, Upstream
 from leobatch.plan.keys import inputs_digest, job_key
+from leobatch.plan.limits import DEFAULT_MAX_JOBS
 from leobatch.plan.matrix import combinations, guard, too_many
 from leobatch.plan.outputs import BadPath, PathRegistry, normalise
 from leobatch.plan.problems import Problems, describe_combo
@@ -23,7 +24,6 @@ from leobatch.recipe.model import Recipe, Stage
 
 __all__ = ["DEFAULT_MAX_JOBS", "expand_plan"]
 
-DEFAULT_MAX_JOBS = 100_000
 _FALSY = frozenset({"", "false", "no", "off", "0", "none", "null"})
 
 
