@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 
 from leobatch.emulator import EmulatorConfig, EmulatorServer, EmulatorState
@@ -37,8 +38,11 @@ class EmulatorHandle:
         return {"Authorization": f"Bearer {self.api_key}"}
 
     def stats(self) -> dict[str, Any]:
-        """The same as ``GET /_emulator/stats``."""
-        return self.state.stats()
+        """``GET /_emulator/stats``, read over HTTP so the server thread computes it."""
+        response = httpx.get(f"{self.origin}/_emulator/stats", timeout=10)
+        response.raise_for_status()
+        stats: dict[str, Any] = response.json()
+        return stats
 
 
 def _start(options: dict[str, Any]) -> EmulatorHandle:

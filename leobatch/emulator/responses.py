@@ -2,20 +2,22 @@
 
 Both start a response and then raise ``ConnectionDropped``; uvicorn closes the socket when an
 application fails after its response started, so the client sees the connection die mid-reply.
-Through ``httpx.ASGITransport`` the exception reaches the client as an error instead.
+Through ``httpx.ASGITransport`` the exception itself reaches the client; it is an
+``httpx.RemoteProtocolError``, which is what httpx raises for a connection that dies mid-reply.
 """
 
 from __future__ import annotations
 
 import logging
 
+import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 __all__ = ["ConnectionDropped", "DroppedResponse", "TruncatedResponse", "quiet_uvicorn"]
 
 
-class ConnectionDropped(Exception):
+class ConnectionDropped(httpx.RemoteProtocolError):
     """Raised to make the server close the connection before the reply is complete."""
 
 

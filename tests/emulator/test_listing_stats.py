@@ -69,6 +69,24 @@ def test_stats_show_routes_duplicates_and_429s(make_emulator: Factory) -> None:
     assert stats["credits_charged"] == handle.state.config.credits - stats["balance"]
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run the in-process tests on both anyio backends."""
+    return str(request.param)
+
+
+@pytest.mark.anyio
+async def test_in_process_drop_is_a_protocol_error() -> None:
+    """In-process, a dropped connection reaches the client as ``httpx.RemoteProtocolError``."""
+    app = create_app(EmulatorConfig(drop_rate=1.0))
+    headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://emulator", headers=headers) as http:  # fmt: skip
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.get("/api/rest/v1/me")
+    assert app.state.emulator.faults["drop"] == 1
+
+
 @pytest.mark.anyio
 async def test_in_process_app_over_asgi_transport() -> None:
     """``create_app`` serves in-process through ``httpx.ASGITransport`` (no socket)."""
