@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import click
 
 from leobatch.emulator.pricing import LIST_PRICES
@@ -15,6 +17,15 @@ _EPILOG = (
     + ", ".join(f"{name} {credits}" for name, credits in LIST_PRICES.items())
     + ". --time-scale multiplies every duration and window (0.01: a minute lasts 0.6 s)."
 )
+
+
+def _uuid(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            uuid.UUID(value)
+        except ValueError as e:
+            raise click.BadParameter("must be a UUID, like the real API keys") from e
+    return value
 
 
 @click.command(epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,7 +48,12 @@ _EPILOG = (
 @click.option(
     "--credits", type=int, default=100_000, show_default=True, help="Starting API credit balance."
 )
-@click.option("--api-key", default=None, help="Accept only this key (default: any UUID).")
+@click.option(
+    "--api-key",
+    default=None,
+    callback=lambda _c, _p, v: _uuid(v),
+    help="Accept only this key (default: any UUID).",
+)
 @click.option("--webhook-url", default=None, help="POST image_generation.complete here.")
 @click.option("--webhook-key", default=None, help="Bearer key sent with each webhook.")
 @click.option(

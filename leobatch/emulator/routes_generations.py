@@ -15,18 +15,30 @@ from leobatch.emulator.records import Generation, Image
 from leobatch.emulator.refusal import Refusal, bad_request
 from leobatch.emulator.state import EmulatorState, iso_now
 from leobatch.emulator.views import cost, generation_view
+from leobatch.pricing.ratecard import calculator_problem
 
-__all__ = ["ROUTES"]
+__all__ = ["BLOCKED_WORDS", "ROUTES", "check_prompt"]
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _VIDEO_SIZES = {"RESOLUTION_480": (832, 480), "RESOLUTION_720": (1280, 720),
                 "RESOLUTION_1080": (1920, 1080)}  # fmt: skip
 _MAX_PROMPT = 1500
+#: Words the emulated moderation filter refuses (api-facts 2.2: 403 ``content moderation filter``).
+BLOCKED_WORDS = ("naked", "nude", "gore")
+_BLOCKED = re.compile(r"\b(" + "|".join(BLOCKED_WORDS) + r")\b", re.IGNORECASE)
+
+
+def check_prompt(prompt: str, limit: int = _MAX_PROMPT) -> None:
+    """Prompt length, then moderation: ``content moderation filter: <word>`` with 403."""
+    if len(prompt) > limit:
+        raise bad_request("Invalid prompt, maximum length of 1500 characters exceeded.")
+    found = _BLOCKED.search(prompt)
+    if found:
+        raise Refusal(403, f"content moderation filter: {found.group(1).lower()}")
 
 
 def _check_image_body(state: EmulatorState, body: dict[str, Any]) -> None:
-    if len(body["prompt"]) > _MAX_PROMPT:
-        raise bad_request("Invalid prompt, maximum length of 1500 characters exceeded.")
+    check_prompt(body["prompt"])
     width, height = body.get("width") or 1024, body.get("height") or 768
     for side in (width, height):
         if not (32 <= side <= 1536 and side % 8 == 0):
@@ -46,6 +58,11 @@ def _check_image_body(state: EmulatorState, body: dict[str, Any]) -> None:
     generated = body.get("init_generation_image_id")
     if generated is not None and not _image_ready(state, generated):
         raise bad_request("couldn't access image")
+    # What the calculator would refuse (steps 10..60, photoReal without alchemy, ...) is
+    # refused here too, so every accepted job has a calculator price: price == charge.
+    problem = calculator_problem("IMAGE_GENERATION", pricing.image_calculator_params(body))
+    if problem is not None:
+        raise bad_request(problem)
 
 
 def _image_ready(state: EmulatorState, image_id: str) -> bool:
@@ -115,8 +132,7 @@ def _video_source(state: EmulatorState, body: dict[str, Any]) -> tuple[int, int]
 async def _create_video(request: Request, path: str) -> Response:
     state = state_of(request)
     body = await read_body(request, path)
-    if len(body["prompt"]) > _MAX_PROMPT:
-        raise bad_request("Invalid prompt, maximum length of 1500 characters exceeded.")
+    check_prompt(body["prompt"])
     source = _video_source(state, body)
     model = body.get("model") or "MOTION2"
     resolution = body.get("resolution") or (

@@ -87,7 +87,7 @@ def generation_view(state: EmulatorState, g: Generation, now: float, origin: str
                     "likeCount": 0,
                     "fantasyAvatar": None,
                     "motion": video or None,
-                    "motionModel": body.get("model", "SVD") if video else None,
+                    "motionModel": g.model_name if video else None,
                     "motionStrength": body.get("motionStrength") if video else None,
                     "imageToVideo": (g.endpoint == "/generations-image-to-video")
                     if video

@@ -56,3 +56,35 @@ def test_unknown_generation_is_null(emulator: EmulatorHandle) -> None:
     with httpx.Client(headers=emulator.headers) as client:
         response = client.get(f"{emulator.base_url}/generations/{unknown}")
     assert (response.status_code, response.json()) == (200, {"generations_by_pk": None})
+
+
+def test_cdn_paths_and_distinct_colours(emulator: EmulatorHandle) -> None:
+    """URLs follow users/<uid>/generations/<gid>/<name>_<i>.jpg; each job has its own colour."""
+    uid = emulator.state.config.user_id
+    with httpx.Client(headers=emulator.headers) as client:
+        corners = []
+        for prompt in ("first job", "second job"):
+            created = client.post(f"{emulator.base_url}/generations",
+                                  json={"prompt": prompt, "num_images": 1, "width": 256,
+                                        "height": 256})  # fmt: skip
+            gen_id = created.json()["sdGenerationJob"]["generationId"]
+            done = _wait_complete(client, f"{emulator.base_url}/generations/{gen_id}",
+                                  "generations_by_pk")  # fmt: skip
+            url = done["generated_images"][0]["url"]
+            prefix = f"{emulator.origin}/cdn/users/{uid}/generations/{gen_id}/"
+            assert url.startswith(prefix) and url.endswith("_0.jpg")
+            picture = Image.open(io.BytesIO(client.get(url).content)).convert("RGB")
+            corners.append(picture.getpixel((255, 255)))
+    assert corners[0] != corners[1]
+
+
+def test_video_upscale_needs_a_completed_video(emulator: EmulatorHandle) -> None:
+    """A video upscale of an image generation is refused and costs nothing."""
+    with httpx.Client(headers=emulator.headers) as client:
+        created = client.post(f"{emulator.base_url}/generations", json={"prompt": "still"})
+        gen_id = created.json()["sdGenerationJob"]["generationId"]
+        refused = client.post(f"{emulator.base_url}/generations-video-upscale",
+                              json={"sourceGenerationId": gen_id,
+                                    "resolution": "RESOLUTION_720"})  # fmt: skip
+    assert refused.status_code == 400
+    assert emulator.stats()["creates"] == 1

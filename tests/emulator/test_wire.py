@@ -141,3 +141,24 @@ def test_unknown_ids_read_as_empty(emulator: EmulatorHandle) -> None:
             "generated_image_variation_motion": []
         }
         assert http.get(f"/init-image/{unknown}").json() == {"init_images_by_pk": None}
+
+
+def test_moderation_refuses_blocked_words(emulator: EmulatorHandle) -> None:
+    """A prompt with a blocked word gives 403 ``content moderation filter: <word>``."""
+    with client(emulator) as http:
+        image = http.post("/generations", json={"prompt": "a Nude statue"})
+        video = http.post("/generations-text-to-video", json={"prompt": "gore scene"})
+    assert (image.status_code, image.json()["error"]) == (403, "content moderation filter: nude")
+    assert (video.status_code, video.json()["error"]) == (403, "content moderation filter: gore")
+    assert emulator.stats()["creates"] == 0
+
+
+def test_calculator_rules_apply_to_creates(emulator: EmulatorHandle) -> None:
+    """What the calculator cannot price is refused on create: every job has a price."""
+    with client(emulator) as http:
+        steps = http.post("/generations", json={"prompt": "x", "num_inference_steps": 70})
+        photoreal = http.post("/generations", json={"prompt": "x", "photoReal": True,
+                                                    "alchemy": False})  # fmt: skip
+    assert steps.status_code == photoreal.status_code == 400
+    assert "inferenceSteps" in steps.json()["error"]
+    assert "alchemy" in photoreal.json()["error"]
