@@ -57,6 +57,17 @@ class _Expansion:
         self.keys: set[str] = set()
         self.files: set[tuple[str, str]] = {(f.path, f.sha256) for f in recipe.files}
         self.base: dict[str, Any] = {**recipe.vars, "recipe": {"name": recipe.name}}
+        self.renderer.pin(
+            [
+                *self.base.values(),
+                *(
+                    v
+                    for s in (recipe.matrix, *(st.matrix for st in recipe.stages))
+                    for a in s.axes
+                    for v in a.values
+                ),
+            ]
+        )
 
     def run(self) -> Plan:
         for stage in _upstream_first(self.recipe.stages):

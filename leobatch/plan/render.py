@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from jinja2 import StrictUndefined, Undefined, meta, nodes
@@ -68,6 +68,7 @@ class Renderer:
         self._compiled: dict[str, Compiled] = {}
         self._names: dict[str, tuple[str, ...] | None] = {}
         self._memo: dict[tuple[str, tuple[Any, ...]], Any] = {}
+        self._pinned: dict[int, tuple[Any, Any]] = {}
 
     def is_template(self, source: str) -> bool:
         """Whether ``source`` needs rendering at all."""
@@ -83,7 +84,7 @@ class Renderer:
                 compiled = _raiser(failure)
             self._compiled[source] = compiled
         names = self._names.get(source)
-        memo_key = None if names is None else _memo_key(source, names, context)
+        memo_key = None if names is None else self._memo_key(source, names, context)
         if memo_key is not None:
             found = self._memo.get(memo_key, _MISSING)
             if found is not _MISSING:
@@ -117,6 +118,28 @@ class Renderer:
             return "".join(out)
 
         return render
+
+    def pin(self, values: Iterable[Any]) -> None:
+        """Values that live as long as this renderer (the recipe's vars and axis values):
+        their memo keys are computed once, by identity."""
+        for value in values:
+            if isinstance(value, (Mapping, list, tuple)):
+                self._pinned[id(value)] = (value, _freeze(value, 0))
+
+    def _memo_key(self, source: str, names: tuple[str, ...], context: Mapping[str, Any]) -> Any:
+        """(source, the values of the names it reads), or None when a value is not keyable."""
+        values = []
+        pinned = self._pinned
+        for name in names:
+            if name not in context:
+                return None  # a global, or undefined: render it for real
+            value = context[name]
+            held = pinned.get(id(value))
+            key = held[1] if held is not None and held[0] is value else _freeze(value, 0)
+            if key is None:
+                return None
+            values.append(key)
+        return source, tuple(values)
 
     def _call(self, compiled: Compiled, context: Mapping[str, Any]) -> Any:
         try:
@@ -199,19 +222,6 @@ MAX_MEMO = 200_000
 
 def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float))
-
-
-def _memo_key(source: str, names: tuple[str, ...], context: Mapping[str, Any]) -> Any:
-    """(source, the values of the names it reads), or None when a value is not keyable."""
-    values = []
-    for name in names:
-        if name not in context:
-            return None  # a global, or undefined: render it for real
-        key = _freeze(context[name], 0)
-        if key is None:
-            return None
-        values.append(key)
-    return source, tuple(values)
 
 
 def _freeze(value: Any, depth: int) -> Any:
