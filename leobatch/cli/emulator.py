@@ -87,6 +87,12 @@ def _uuid(value: str | None) -> str | None:
     help="Fraction of CDN downloads cut short.",
 )
 @click.option(
+    "--slow-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    help="Fraction of CDN downloads trickled out over 5 s (scaled).",
+)
+@click.option(
     "--storm",
     type=click.FloatRange(0, 1),
     default=0.0,

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["DEFAULT_USER_ID", "DURATIONS_S", "EmulatorConfig"]
+__all__ = ["DEFAULT_USER_ID", "DURATIONS_S", "SLOW_DOWNLOAD_S", "EmulatorConfig"]
+
+#: How long a slow download (``slow_rate``) takes at time scale 1.0.
+SLOW_DOWNLOAD_S = 5.0
 
 #: The emulated account's user id (``GET /me`` -> ``user_details[0].user.id``).
 DEFAULT_USER_ID = "6e2c1f0a-5b7d-4c3e-9a8f-1d2b3c4d5e6f"
@@ -29,7 +32,8 @@ class EmulatorConfig:
     ``time_scale`` multiplies every duration and every window (rate-limit minute, presigned upload
     window, storm period), so a test at ``0.01`` sees the same shape 100 times faster. Rates
     are probabilities in 0..1 drawn from random generators seeded by ``seed``; ``storm`` is the
-    fraction of each storm period (10 s, scaled) during which every API request gets a 429.
+    fraction of each storm period (10 s, scaled) during which every API request gets a 429;
+    ``slow_rate`` downloads trickle out over ``SLOW_DOWNLOAD_S`` (scaled).
     ``retry_after`` says whether 429s carry a ``Retry-After`` header (seconds, fractional when
     the wait is below one second). ``public_url`` is the origin written into CDN and upload URLs
     (``http://127.0.0.1:8765``); when ``None`` each response uses the origin it was asked on.
@@ -48,6 +52,7 @@ class EmulatorConfig:
     ghost_rate: float = 0.0
     drop_rate: float = 0.0
     truncate_rate: float = 0.0
+    slow_rate: float = 0.0
     storm: float = 0.0
     seed: int = 0
     retry_after: bool = True
@@ -68,6 +73,7 @@ class EmulatorConfig:
             "ghost_rate",
             "drop_rate",
             "truncate_rate",
+            "slow_rate",
             "storm",
         ):
             value = getattr(self, name)

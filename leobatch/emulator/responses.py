@@ -1,4 +1,4 @@
-"""Responses that break on purpose: a dropped connection and a truncated download.
+"""Responses that break on purpose: a dropped connection, a truncated or a slow download.
 
 Both start a response and then raise ``ConnectionDropped``; uvicorn closes the socket when an
 application fails after its response started, so the client sees the connection die mid-reply.
@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 import httpx
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["ConnectionDropped", "DroppedResponse", "TruncatedResponse", "quiet_uvicorn"]
+__all__ = [
+    "ConnectionDropped",
+    "DroppedResponse",
+    "SlowResponse",
+    "TruncatedResponse",
+    "quiet_uvicorn",
+]
 
 
 class ConnectionDropped(httpx.RemoteProtocolError):
@@ -39,6 +46,24 @@ class TruncatedResponse(Response):
         await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2],
                     "more_body": True})  # fmt: skip
         raise ConnectionDropped("truncated by the emulator (truncate fault)")
+
+
+class SlowResponse(Response):
+    """The whole body, complete and correct, trickled out in 10 pieces over ``duration_s``."""
+
+    def __init__(self, content: bytes, media_type: str, duration_s: float) -> None:
+        super().__init__(content, media_type=media_type)
+        self.duration_s = duration_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})  # fmt: skip
+        step = -(-len(self.body) // 10)
+        for start in range(0, len(self.body), step):
+            await anyio.sleep(self.duration_s / 10)
+            await send({"type": "http.response.body", "body": self.body[start : start + step],
+                        "more_body": True})  # fmt: skip
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _HideDrops(logging.Filter):

@@ -12,12 +12,13 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from leobatch.emulator.config import SLOW_DOWNLOAD_S
 from leobatch.emulator.http import ok, origin_of, read_body, state_of
 from leobatch.emulator.jobs import new_id
 from leobatch.emulator.records import InitImage
 from leobatch.emulator.refusal import bad_request
 from leobatch.emulator.render import MEDIA_TYPES, render
-from leobatch.emulator.responses import TruncatedResponse
+from leobatch.emulator.responses import SlowResponse, TruncatedResponse
 from leobatch.emulator.state import iso_now
 
 __all__ = ["API_ROUTES", "S3_PATH", "cdn", "s3_upload"]
@@ -132,6 +133,9 @@ async def cdn(request: Request) -> Response:
     data = await anyio.to_thread.run_sync(render, asset)
     if state.fault("truncate"):
         return TruncatedResponse(data, media_type=MEDIA_TYPES[asset.kind])
+    if state.fault("slow"):
+        slow_s = SLOW_DOWNLOAD_S * state.config.time_scale
+        return SlowResponse(data, MEDIA_TYPES[asset.kind], slow_s)
     return Response(data, media_type=MEDIA_TYPES[asset.kind])
 
 

@@ -32,7 +32,7 @@ from leobatch.emulator.refusal import Refusal
 
 __all__ = ["FAULTS", "EmulatorState"]
 
-FAULTS = ("fail", "error", "ghost", "drop", "truncate")
+FAULTS = ("fail", "error", "ghost", "drop", "truncate", "slow")
 _STORM_PERIOD_S = 10.0
 
 
@@ -76,6 +76,7 @@ class EmulatorState:
             "ghost": config.ghost_rate,
             "drop": config.drop_rate,
             "truncate": config.truncate_rate,
+            "slow": config.slow_rate,
         }
         self.global_bucket = TokenBucket(config.requests_per_minute, config.minute_s)
         self._create_buckets: dict[str, TokenBucket] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import httpx
@@ -87,3 +88,20 @@ def test_failed_variation_is_refunded(make_emulator: Factory) -> None:
         row = wait_done(http, f"/variations/{job['id']}", "generated_image_variation_generic")
     assert (row["status"], row["url"]) == ("FAILED", None)
     assert handle.stats()["credits_refunded"] == job["apiCreditCost"]
+
+
+def test_slow_fault_trickles_a_complete_download(make_emulator: Factory) -> None:
+    """``slow_rate=1``: the download is complete and correct but takes the scaled 5 s."""
+    handle = make_emulator(slow_rate=1.0, time_scale=0.05)
+    with client(handle) as http:
+        gen_id = http.post("/generations", json={"prompt": "slow", "num_images": 1}).json()
+        row = wait_done(http, f"/generations/{gen_id['sdGenerationJob']['generationId']}",
+                        "generations_by_pk")  # fmt: skip
+        started = time.monotonic()
+        slow = http.get(row["generated_images"][0]["url"])
+        elapsed = time.monotonic() - started
+        handle.state.set_fault_rate("slow", 0.0)
+        fast = http.get(row["generated_images"][0]["url"])
+    assert slow.content == fast.content and slow.headers["content-type"] == "image/jpeg"
+    assert elapsed >= 0.25
+    assert handle.stats()["faults"]["slow"] == 1
