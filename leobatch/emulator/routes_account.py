@@ -89,7 +89,7 @@ async def pricing_calculator(request: Request) -> Response:
     if not isinstance(service, str):
         raise Refusal(400, 'expecting a value for non-nullable variable: "service"',
                       "validation-failed")  # fmt: skip
-    extra = [k for k in all_params if k != service]
+    extra = [k for k, v in all_params.items() if k != service and v is not None]
     if extra:
         raise Refusal(400, f"serviceParams.{extra[0]} does not match service {service}",
                       "validation-failed")  # fmt: skip

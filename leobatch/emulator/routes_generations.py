@@ -154,7 +154,7 @@ def _video_job(
 ) -> Response:  # fmt: skip
     now = state.now()
     credits = pricing.price(path, body, source)
-    admission = admit(state, "video" if kind == "video" else kind, credits, now)
+    admission = admit(state, kind, credits, now)
     gen_id, image_id = new_id(), new_id()
     seed = _seed(state, body, gen_id)
     stem = file_stem(model, str(body.get("prompt", "motion"))[:30])

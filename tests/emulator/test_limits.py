@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leobatch.emulator.limits import Storm, TokenBucket
 from tests.conftest import EmulatorHandle
@@ -101,3 +103,22 @@ def test_storm_refuses_everything(make_emulator: Factory) -> None:
              for _ in range(3)]  # fmt: skip
     assert codes == [429, 429, 429]
     assert handle.stats()["faults"]["storm"] == 3
+
+
+@given(
+    capacity=st.integers(1, 50),
+    window_s=st.floats(0.1, 100.0),
+    gaps=st.lists(st.floats(0.0, 5.0), min_size=1, max_size=200),
+)
+def test_token_bucket_never_overgrants(capacity: int, window_s: float, gaps: list[float]) -> None:
+    """Over any run of requests, grants <= capacity + rate x elapsed, and refusals say when."""
+    bucket = TokenBucket(capacity, window_s)
+    now, granted = 0.0, 0
+    for gap in gaps:
+        now += gap
+        wait = bucket.take(now)
+        if wait == 0.0:
+            granted += 1
+        else:
+            assert 0.0 < wait <= window_s / capacity + 1e-9
+    assert granted <= capacity + now * capacity / window_s + 1e-9
