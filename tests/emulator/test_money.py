@@ -107,6 +107,7 @@ def test_failed_jobs_are_refunded(make_emulator: Factory) -> None:
         assert _balance(http) == before
     stats = handle.stats()
     assert stats["credits_refunded"] == stats["credits_charged"] == charged
+    assert (stats["credits_net"], stats["jobs_failed"], stats["jobs_complete"]) == (0, 1, 0)
     assert stats["faults"]["fail"] == 1
 
 
