@@ -119,3 +119,67 @@ def test_random_bytes_raise_only_recipe_errors(data: bytes) -> None:
 def test_yaml_like_text_raises_only_recipe_errors(text: str) -> None:
     """Text made of YAML syntax characters never crashes the loader."""
     load_and_expand(text.encode("utf-8"))
+
+
+SHOTS = st.lists(st.sampled_from([512, 768, 1024]), min_size=1, max_size=2, unique=True)
+MODELS = st.sampled_from(["lightning-xl", "sdxl-1.0", "{{ 'lightning-xl' }}"])
+PROMPTS = st.sampled_from(["a mug {{ seed }}", "{{ shot | default(1) }} cups"])
+WHENS = st.sampled_from(["{{ seed % 2 == 0 }}", "true", "{{ seed > 3 }}"])
+PLAUSIBLE = st.fixed_dictionaries(
+    {
+        "version": st.just(1),
+        "matrix": st.fixed_dictionaries(
+            {"seed": st.lists(st.integers(0, 10**6), min_size=1, max_size=4, unique=True)},
+            optional={"shot": SHOTS},
+        ),
+        "stages": st.fixed_dictionaries(
+            {
+                "base": st.fixed_dictionaries(
+                    {
+                        "kind": st.just("image"),
+                        "model": MODELS,
+                        "prompt": PROMPTS,
+                        "params": st.fixed_dictionaries(
+                            {"seed": st.just("{{ seed }}")},
+                            optional={
+                                "num_images": st.integers(1, 4),
+                                "width": st.sampled_from([512, "{{ shot | default(512) }}"]),
+                            },
+                        ),
+                    },
+                    optional={"when": WHENS},
+                ),
+            },
+            optional={
+                "clean": st.just({"kind": "nobg", "from": "base"}),
+                "up": st.just({"kind": "upscale", "from": "base"}),
+            },
+        ),
+    }
+)  # fmt: skip
+
+
+@SETTINGS
+@given(PLAUSIBLE)
+def test_plausible_recipes_plan_with_consistent_jobs(recipe: dict[str, Any]) -> None:
+    """Recipes near the valid space plan (or raise RecipeError) and the plan is consistent."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "r.yaml"
+        path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+        try:
+            plan = expand_plan(load_recipe(path), max_jobs=500)
+        except RecipeError as e:
+            assert e.problems
+            return
+    seen: set[str] = set()
+    paths: set[str] = set()
+    for job in plan.jobs:
+        assert job.key not in seen, "keys are unique"
+        assert job.upstream is None or job.upstream.key in seen, "upstream comes first"
+        assert len(job.paths) == job.outputs
+        assert not paths & set(job.paths), "no two outputs share a path"
+        seen.add(job.key)
+        paths.update(job.paths)
+    downstream = [j for j in plan.jobs if j.upstream is not None]
+    base_outputs = sum(j.outputs for j in plan.jobs if j.stage == "base")
+    assert len(downstream) == base_outputs * (len(plan.stages) - 1)
