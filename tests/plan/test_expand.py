@@ -300,3 +300,58 @@ def test_output_dir_default_and_plan_settings(tmp_path: Path) -> None:
     assert (plan.budget_credits, plan.concurrency, plan.create_per_minute) == (500, 3, 30)
     assert (plan.requests_per_minute, plan.retry_failed_jobs) == (600, 0)
     assert plan.recipe_name == "mugs" and len(plan.recipe_sha256) == 64
+
+
+def test_when_template_error_is_located_at_when(tmp_path: Path) -> None:
+    """A failing `when` names the stage and values, at the `when` line."""
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "version: 1\nmatrix: {n: [1]}\nstages:\n  s:\n    kind: image\n"
+        "    when: '{{ m > 1 }}'\n    model: lightning-xl\n    prompt: a\n"
+    )
+    with pytest.raises(RecipeError) as caught:
+        expand_plan(load_recipe(path))
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:6:5: stage 's' (n=1): when: 'm' is undefined"
+    ]
+
+
+def test_include_only_matrix_makes_just_the_includes(tmp_path: Path) -> None:
+    """A matrix with only `include` entries makes one combination per entry."""
+    plan = plan_of(
+        tmp_path,
+        """\
+        version: 1
+        matrix:
+          include: [{seed: 1}, {seed: 2, extra: x}]
+        stages:
+          s:
+            kind: image
+            model: lightning-xl
+            prompt: a
+            params: {num_images: 1, seed: "{{ seed }}"}
+        """,
+    )
+    assert [dict(j.matrix) for j in plan.jobs] == [{"seed": 1}, {"seed": 2, "extra": "x"}]
+
+
+def test_exclude_matches_part_of_a_mapping_value(tmp_path: Path) -> None:
+    """An exclude entry may give only some keys of a mapping-valued axis."""
+    plan = plan_of(
+        tmp_path,
+        """\
+        version: 1
+        matrix:
+          shot: [{name: wide, w: 1024}, {name: tall, w: 512}]
+          seed: [1, 2]
+          exclude: [{shot: {name: wide}, seed: 2}]
+        output: {path: "{{ shot.name }}-{{ seed }}-{{ index }}.{{ ext }}"}
+        stages:
+          s:
+            kind: image
+            model: lightning-xl
+            prompt: a
+            params: {num_images: 1, seed: "{{ seed }}", width: "{{ shot.w }}"}
+        """,
+    )
+    assert [j.paths[0] for j in plan.jobs] == ["wide-1-0.jpg", "tall-1-0.jpg", "tall-2-0.jpg"]
