@@ -55,6 +55,7 @@ class _Expansion:
         self.made: dict[str, list[_Made]] = {}
         self.count = 0
         self.keys: set[str] = set()
+        self.feeds = {s.upstream for s in recipe.stages if s.upstream is not None}
         self.files: set[tuple[str, str]] = {(f.path, f.sha256) for f in recipe.files}
         self.base: dict[str, Any] = {**recipe.vars, "recipe": {"name": recipe.name}}
         self.renderer.pin(
@@ -175,7 +176,9 @@ class _Expansion:
             size=built.size,
             input_size=input_size,
         )
-        carried = {k: v for k, v in context.items() if k not in ("stage", "upstream")}
+        carried: Mapping[str, Any] = {}
+        if stage.name in self.feeds:  # only jobs with downstream jobs need their values kept
+            carried = {k: v for k, v in context.items() if k not in ("stage", "upstream")}
         self.made[stage.name].append(_Made(job, carried))
         self.count += 1
         if self.count > self.max_jobs:
