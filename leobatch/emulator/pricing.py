@@ -46,15 +46,6 @@ LIST_PRICES: Mapping[str, int] = {
     "fallback": 50,
 }
 
-_SD_VERSION_FLAGS = {
-    "SDXL_0_8": "isSDXL",
-    "SDXL_0_9": "isSDXL",
-    "SDXL_1_0": "isSDXL",
-    "SDXL_LIGHTNING": "isSDXLLightning",
-    "PHOENIX": "isPhoenix",
-    "FLUX_DEV": "isFluxDev",
-    "FLUX": "isFluxSchnell",
-}
 _IMAGE_FIELDS = {
     "photoReal": "photoRealMode",
     "photoRealStrength": "photoRealStrength",
@@ -95,8 +86,8 @@ def image_calculator_params(body: Mapping[str, Any]) -> dict[str, Any]:
         params[model.calculator_flag] = True
     elif model_id and model is None:
         params["isModelCustom"] = True
-    elif not model_id and body.get("sd_version") in _SD_VERSION_FLAGS:
-        params[_SD_VERSION_FLAGS[body["sd_version"]]] = True
+    # Without modelId no flag is set, whatever sd_version says: the calculator has no field for
+    # it, and leobatch's planner (leobatch.pricing.classes) prices such a body the same way.
     return params
 
 
