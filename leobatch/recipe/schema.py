@@ -130,8 +130,23 @@ def _describe(error: ValidationError) -> Iterator[tuple[KeyPath, str]]:
         yield path, f"{where}: {_short(error.instance)} is not allowed{hint}"
         return
     if kind in ("oneOf", "anyOf") and error.context:
-        best = min(error.context, key=lambda e: len(list(e.absolute_path)) * -1)
-        yield from _describe(best)
+        # the branch whose type fits says what is wrong inside; else list the types allowed
+        fitting = [e for e in error.context if e.validator != "type"]
+        if fitting:
+            for branch_error in fitting:
+                yield from _describe(branch_error)
+            return
+        wanted = " or ".join(
+            _TYPE_NAMES.get(str(e.validator_value), str(e.validator_value)) for e in error.context
+        )
+        yield path, f"{where}: expected {wanted}, got {_type_name(instance)}"
+        return
+    if kind in ("minItems", "minProperties"):
+        what = "value" if kind == "minItems" else "entry"
+        yield path, f"{where}: needs at least {rule} {what}{'' if rule == 1 else 's'}"
+        return
+    if kind == "pattern" and path and path[-1] == "file":
+        yield path, f"{where}: an axis file must be .csv, .jsonl or .txt, not {instance!r}"
         return
     message = error.message
     if len(message) > 160:

@@ -90,7 +90,7 @@ def test_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
         ("version: '1'\nstages: {}\n",
          ["r.yaml:1:1: unsupported recipe version '1': this leobatch reads version 1"]),
         ("version: 1\nstages: {}\n",
-         ["r.yaml:2:1: stages: {} should be non-empty"]),
+         ["r.yaml:2:1: stages: needs at least 1 entry"]),
         ("version: 1\nstages: {a: {kind: image}}\nx: &a [*a]\n",
          ["r.yaml:3:4: an alias refers to a value that contains it"]),
         ("version: 1\nstages: {a: {kind: image}}\nx: 1\n",
@@ -167,4 +167,29 @@ def test_symlink_out_of_the_folder_is_refused(tmp_path: Path) -> None:
     path = write(folder, "version: 1\nmatrix: {x: {file: link.txt}}\nstages: {a: {kind: image}}\n")
     assert messages(path) == [
         "r.yaml:2:14: matrix axis 'x': 'link.txt' is outside the recipe's folder"
+    ]
+
+
+def test_schema_messages_say_what_is_wrong(tmp_path: Path) -> None:
+    """Schema errors inside alternatives (axis, element) name the actual mistake."""
+    path = write(
+        tmp_path,
+        """\
+        version: 1
+        matrix:
+          a: hello
+          b: []
+          c: {file: x.png}
+        stages:
+          s:
+            kind: image
+            elements: [{nam: x}]
+        """,
+    )
+    assert messages(path) == [
+        "r.yaml:3:3: matrix.a: expected a list or a mapping, got string",
+        "r.yaml:4:3: matrix.b: needs at least 1 value",
+        "r.yaml:5:7: matrix.c.file: an axis file must be .csv, .jsonl or .txt, not 'x.png'",
+        "r.yaml:9:16: stages.s.elements[0]: missing required key 'name'",
+        "r.yaml:9:17: stages.s.elements[0]: unknown key 'nam'; did you mean 'name'?",
     ]
