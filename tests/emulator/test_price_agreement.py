@@ -11,6 +11,12 @@ from leobatch import catalog
 from leobatch.emulator import pricing
 from leobatch.pricing.classes import credits, price_body
 
+
+def _planned(kind: str, body: dict[str, Any], size: tuple[int, int] | None = None) -> int | None:
+    request = price_body(kind, body, input_size=size)
+    return None if request is None else credits(request)
+
+
 IMAGE_MODELS = [m.id for m in catalog.models() if m.kind == "image"]
 SIDES = st.integers(4, 192).map(lambda n: n * 8)
 
@@ -46,7 +52,7 @@ def image_bodies(draw: st.DrawFn) -> dict[str, Any]:
 @given(image_bodies())
 def test_image_charge_equals_plan_price(body: dict[str, Any]) -> None:
     """Image generations: emulator charge == planner's rate-card price."""
-    assert pricing.price("/generations", body) == credits(price_body("image", body))
+    assert pricing.price("/generations", body) == _planned("image", body)
 
 
 @settings(max_examples=100, deadline=None)
@@ -59,7 +65,7 @@ def test_video_charge_equals_plan_price(model: str, resolution: str | None) -> N
     body: dict[str, Any] = {"prompt": "p", "model": model}
     if resolution is not None:
         body["resolution"] = resolution
-    planned = credits(price_body("text-to-video", body))
+    planned = _planned("text-to-video", body)
     if planned is not None:
         assert pricing.price("/generations-text-to-video", body) == planned
 
@@ -72,6 +78,6 @@ def test_upscaler_charge_equals_plan_price(width: int, height: int, multiplier: 
     body: dict[str, Any] = {"generatedImageId": "x", "upscaleMultiplier": multiplier}
     if ultra:
         body["ultraUpscaleStyle"] = "REALISTIC"
-    planned = credits(price_body("universal-upscale", body, input_size=(width, height)))
+    planned = _planned("universal-upscale", body, (width, height))
     charged = pricing.price("/variations/universal-upscaler", body, (width, height))
     assert charged == planned
