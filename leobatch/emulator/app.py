@@ -25,7 +25,7 @@ from leobatch.emulator.bodies import endpoint_for
 from leobatch.emulator.config import EmulatorConfig
 from leobatch.emulator.http import state_of
 from leobatch.emulator.records import Asset
-from leobatch.emulator.refusal import Refusal
+from leobatch.emulator.refusal import Refusal, envelope
 from leobatch.emulator.responses import DroppedResponse
 from leobatch.emulator.state import EmulatorState
 from leobatch.emulator.webhooks import send_webhooks
@@ -73,6 +73,14 @@ def _api(name: str, handler: Handler, create: str | None) -> Handler:
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
     return endpoint
+
+
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods answer in the API's error envelope, as Hasura does."""
+    status = getattr(exc, "status_code", 404)
+    message = "resource does not exist" if status == 404 else "method not allowed"
+    code = "not-found" if status == 404 else "bad-request"
+    return JSONResponse(envelope(message, code), status)
 
 
 async def stats(request: Request) -> Response:
@@ -129,6 +137,7 @@ def create_app(
             yield
             tg.cancel_scope.cancel()
 
-    app = Starlette(routes=_routes(), lifespan=lifespan)
+    handlers = {404: _no_route, 405: _no_route}
+    app = Starlette(routes=_routes(), lifespan=lifespan, exception_handlers=handlers)
     app.state.emulator = state
     return app

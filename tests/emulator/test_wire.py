@@ -162,3 +162,12 @@ def test_calculator_rules_apply_to_creates(emulator: EmulatorHandle) -> None:
     assert steps.status_code == photoreal.status_code == 400
     assert "inferenceSteps" in steps.json()["error"]
     assert "alchemy" in photoreal.json()["error"]
+
+
+def test_unknown_paths_use_the_envelope(emulator: EmulatorHandle) -> None:
+    """Unknown paths and methods answer with the error envelope, not an HTML page."""
+    with client(emulator) as http:
+        missing = http.get("/no-such-thing")
+        wrong = http.put("/me")
+    assert (missing.status_code, missing.json()["code"]) == (404, "not-found")
+    assert (wrong.status_code, set(wrong.json())) == (405, ENVELOPE_KEYS)
