@@ -46,7 +46,9 @@ class Transport:
             timeout=httpx.Timeout(timeout_s),
             transport=transport,
             limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
+                max_connections=max_connections,
+                # Few idle connections: httpcore checks each one on every request.
+                max_keepalive_connections=min(4, max_connections),
             ),
             headers={"Accept": "application/json"},
             follow_redirects=False,
