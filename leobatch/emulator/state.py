@@ -204,7 +204,16 @@ class EmulatorState:
         self._bodies.setdefault(canonical, []).append((job_id, failed))
 
     def stats(self) -> dict[str, Any]:
-        """What ``GET /_emulator/stats`` reports."""
+        """What ``GET /_emulator/stats`` reports.
+
+        ``requests`` per route (``"POST /generations"``, ``"GET /cdn"``, ...); jobs created,
+        running, queued, complete, failed; ``peak_running``; ``slot_busy_s`` and ``span_s``
+        (first start to last end, real seconds) and their ``utilisation`` of the slots;
+        ``creates`` and ``creates_per_body`` (path plus canonical JSON body -> count), and
+        ``duplicate_creates``: creates of a body while another job with that body had not
+        FAILED (a FAILED job's resubmission is not a duplicate); credits charged, refunded,
+        net, and the balance; calculator calls; 429s sent; faults injected per kind.
+        """
         now = self.now()
         self.advance(now)
         events: list[tuple[float, int]] = []
