@@ -69,6 +69,8 @@ class Renderer:
         self._names: dict[str, tuple[str, ...] | None] = {}
         self._memo: dict[tuple[str, tuple[Any, ...]], Any] = {}
         self._pinned: dict[int, tuple[Any, Any]] = {}
+        self._context: Mapping[str, Any] | None = None  # held, so its id cannot be reused
+        self._context_keys: dict[str, Any] = {}
 
     def is_template(self, source: str) -> bool:
         """Whether ``source`` needs rendering at all."""
@@ -104,7 +106,7 @@ class Renderer:
         if len(tree.body) != 1 or not isinstance(tree.body[0], nodes.Output):
             return None
         parts = tree.body[0].nodes
-        if not all(isinstance(p, nodes.TemplateData) or _plain_path(p) for p in parts):
+        if not all(isinstance(p, nodes.TemplateData) or self._plain(p) for p in parts):
             return None
         env = self.env
 
@@ -128,18 +130,44 @@ class Renderer:
 
     def _memo_key(self, source: str, names: tuple[str, ...], context: Mapping[str, Any]) -> Any:
         """(source, the values of the names it reads), or None when a value is not keyable."""
+        if context is not self._context:  # one job renders many templates in one context
+            self._context, self._context_keys = context, {}
+        known = self._context_keys
         values = []
-        pinned = self._pinned
         for name in names:
-            if name not in context:
-                return None  # a global, or undefined: render it for real
-            value = context[name]
-            held = pinned.get(id(value))
-            key = held[1] if held is not None and held[0] is value else _freeze(value, 0)
+            key = known.get(name, _MISSING)
+            if key is _MISSING:
+                key = known[name] = self._key_of(name, context)
             if key is None:
                 return None
             values.append(key)
         return source, tuple(values)
+
+    def _key_of(self, name: str, context: Mapping[str, Any]) -> Any:
+        if name not in context:
+            return None  # a global, or undefined: render it for real
+        value = context[name]
+        held = self._pinned.get(id(value))
+        return held[1] if held is not None and held[0] is value else _freeze(value, 0)
+
+    def _plain(self, node: nodes.Node) -> bool:
+        """Whether ``node`` is ``name``, ``name.attr...`` or such with argument-less filters
+        that need no context (``| lower``): renderable without a Jinja context."""
+        while True:
+            if isinstance(node, nodes.Getattr):
+                node = node.node
+            elif isinstance(node, nodes.Filter):
+                plain_filter = (
+                    node.node is not None
+                    and not (node.args or node.kwargs or node.dyn_args or node.dyn_kwargs)
+                    and node.name in self.env.filters
+                    and getattr(self.env.filters[node.name], "jinja_pass_arg", None) is None
+                )
+                if not plain_filter or node.node is None:
+                    return False
+                node = node.node
+            else:
+                return isinstance(node, nodes.Name)
 
     def _call(self, compiled: Compiled, context: Mapping[str, Any]) -> Any:
         try:
@@ -159,7 +187,9 @@ class Renderer:
     def _compile(self, source: str) -> Compiled:
         try:
             tree = self.env.parse(source)
-            self._names[source] = tuple(sorted(meta.find_undeclared_variables(tree)))
+            names = meta.find_undeclared_variables(tree)
+            # a template reading a per-output name (an output path) never repeats: no memo
+            self._names[source] = None if names & UNIQUE_NAMES else tuple(sorted(names))
             match = _SINGLE.match(source.strip())
             if match and _single_expression(tree):
                 expression = self.env.compile_expression(match.group(1), undefined_to_none=False)
@@ -190,21 +220,22 @@ class Renderer:
 
 def _lookup(env: _Sandbox, node: nodes.Expr, context: Mapping[str, Any]) -> Any:
     if isinstance(node, nodes.Name):
-        if node.name not in context:
-            raise TemplateFailure(f"{node.name!r} is undefined")
-        return context[node.name]
+        if node.name in context:
+            return context[node.name]
+        if node.name in env.globals:
+            return env.globals[node.name]
+        raise TemplateFailure(f"{node.name!r} is undefined")
+    if isinstance(node, nodes.Filter):
+        assert node.node is not None
+        value = _lookup(env, node.node, context)
+        if isinstance(value, Undefined):
+            str(value)
+        return env.filters[node.name](value)
     assert isinstance(node, nodes.Getattr)
     value = env.getattr(_lookup(env, node.node, context), node.attr)
     if isinstance(value, Undefined):
         str(value)  # raises Jinja's own message (undefined attribute, or the sandbox's)
     return value
-
-
-def _plain_path(node: nodes.Node) -> bool:
-    """Whether ``node`` is ``name`` or ``name.attr.attr``: renderable without Jinja."""
-    while isinstance(node, nodes.Getattr):
-        node = node.node
-    return isinstance(node, nodes.Name)
 
 
 def _raiser(failure: TemplateFailure) -> Compiled:
@@ -217,6 +248,8 @@ def _raiser(failure: TemplateFailure) -> Compiled:
 
 
 _MISSING = object()
+#: Names that differ for every output (see ``leobatch.plan.expand``).
+UNIQUE_NAMES = frozenset({"job", "index"})
 MAX_MEMO = 200_000
 
 

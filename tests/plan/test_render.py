@@ -98,6 +98,23 @@ def test_fast_path_matches_jinja() -> None:
     assert Renderer().render(source, CONTEXT) == env.from_string(source).render(CONTEXT)
 
 
+def test_fast_path_with_filters_matches_jinja() -> None:
+    """Argument-less filters and globals in plain templates render as Jinja renders them."""
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
+    for source in (
+        "{{ s | lower }}/{{ shot.name | upper | trim }}-{{ n | string }}.png",
+        "{{ items | length }}-{{ s | title }}-{{ namespace }}",
+    ):
+        assert Renderer().render(source, CONTEXT) == env.from_string(source).render(CONTEXT)
+
+
+def test_memo_is_per_values_across_contexts() -> None:
+    """One template over many contexts gives each its own value (no stale memo)."""
+    renderer = Renderer()
+    results = [renderer.render("{{ s | lower }}!", {"s": s}) for s in ("A", "B", "A")]
+    assert results == ["a!", "b!", "a!"]
+
+
 def test_native_results_are_copies() -> None:
     """A mapping rendered natively is a copy: changing it cannot change the recipe's value."""
     result = Renderer().render("{{ shot }}", CONTEXT)
