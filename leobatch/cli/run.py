@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import uuid
@@ -30,6 +31,16 @@ class _Args:
     refresh_prices: bool
     allow_unknown_prices: bool
     time_scale: float | None
+    webhook_listen: tuple[str, int] | None
+
+
+def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise click.BadParameter("expected HOST:PORT, e.g. 0.0.0.0:8787")
+    return host.strip("[]"), int(port)
 
 
 @click.command(
@@ -65,6 +76,13 @@ class _Args:
     help="Only against a time-scaled emulator (`leobatch emulator --time-scale`): "
     "shrink rate windows and poll intervals to match it.",
 )
+@click.option(
+    "--webhook-listen",
+    metavar="HOST:PORT",
+    callback=_host_port,
+    help="Receive completion webhooks here (bearer key from LEOBATCH_WEBHOOK_KEY); "
+    "polling then only sweeps for callbacks that never came.",
+)
 def command(
     target: Path,
     emulator: bool,
@@ -74,6 +92,7 @@ def command(
     refresh_prices: bool,
     allow_unknown_prices: bool,
     time_scale: float | None,
+    webhook_listen: tuple[str, int] | None,
 ) -> int:
     """Render TARGET, a recipe or a plan saved by `leobatch plan -o`.
 
@@ -95,6 +114,7 @@ def command(
         refresh_prices,
         allow_unknown_prices,
         time_scale,
+        webhook_listen,
     )
     return anyio.run(_main, args)
 
@@ -140,7 +160,11 @@ async def _main(args: _Args) -> int:
                 if not confirmed:
                     click.echo("Nothing was submitted.")
                     return EXIT_OK
-            options = RunOptions(time_scale=args.time_scale or time_scale)
+            options = RunOptions(
+                time_scale=args.time_scale or time_scale,
+                webhook_listen=args.webhook_listen,
+                webhook_key=os.environ.get("LEOBATCH_WEBHOOK_KEY") or None,
+            )
             with Journal.open(plan.output_dir) as journal:
                 from leobatch.cli._progress import reporter_for, summary_lines
 

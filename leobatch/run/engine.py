@@ -21,7 +21,7 @@ from typing import Any, Literal
 import anyio
 import httpx
 
-from leobatch.api.client import Created, Generation, LeonardoClient
+from leobatch.api.client import Created, GeneratedImage, Generation, LeonardoClient
 from leobatch.errors import (
     ApiValidationError,
     InsufficientCreditsError,
@@ -38,6 +38,7 @@ from leobatch.run.inputs import fill_body
 from leobatch.run.journal import Journal
 from leobatch.run.limits import RateLimiter, default_limits
 from leobatch.run.reconcile import find_generation, find_variation
+from leobatch.run.webhook import Callback
 
 __all__ = ["RunOptions", "RunResult", "run_plan"]
 
@@ -51,6 +52,8 @@ class RunOptions:
     """How a run behaves. ``None`` means: from the plan (recipe ``limits``), else the account.
 
     ``time_scale`` shrinks rate windows and poll intervals for a time-scaled emulator.
+    ``webhook_listen`` serves completion callbacks on (host, port) for the run, checking the
+    bearer ``webhook_key``; polling then only sweeps for callbacks that never came.
     """
 
     slots: int | None = None
@@ -63,6 +66,8 @@ class RunOptions:
     download_concurrency: int = 8
     manifest_interval_s: float = 1.0
     max_poll_interval_s: float = 10.0
+    webhook_listen: tuple[str, int] | None = None
+    webhook_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +160,7 @@ class _Engine:
         self.upload_locks: dict[str, anyio.Lock] = defaultdict(anyio.Lock)
         self.changed = anyio.Event()
         self.dirty = True
+        self.webhooks = False
         self.ready_tx, self.ready_rx = anyio.create_memory_object_stream[Job](math.inf)
 
     # ---------------------------------------------------------------- set-up and main loop
@@ -222,6 +228,15 @@ class _Engine:
                 tg.start_soon(self._submitter)
                 tg.start_soon(self._tracker)
                 tg.start_soon(self._manifest_loop)
+                if self.options.webhook_listen is not None:
+                    from leobatch.run.webhook import serve_webhooks
+
+                    host, port = self.options.webhook_listen
+                    bound = await tg.start(
+                        serve_webhooks, host, port, self.options.webhook_key, self._on_callback
+                    )
+                    self.webhooks = True
+                    self.emit(Event("webhooks", data={"listen": f"{host}:{bound}"}))
                 while not self._finished():
                     await self.changed.wait()
                     self.changed = anyio.Event()
@@ -531,7 +546,9 @@ class _Engine:
         # the server's queue fed through the detection delay.
         shortest = min(self._expected_s(t.job.kind) for t in self.tracked.values())
         low = 0.02 * self.options.time_scale
-        return min(max(shortest * 0.3, low), self.options.max_poll_interval_s)
+        # With webhooks, polling is only a sweep for callbacks that never came.
+        factor = 3.0 if self.webhooks else 0.3
+        return min(max(shortest * factor, low), self.options.max_poll_interval_s)
 
     async def _tracker(self) -> None:
         while True:
@@ -591,9 +608,25 @@ class _Engine:
             else:
                 await self._failed_remote(tracked)
 
-    async def _observe_generation(self, tracked: _Tracked, gen: Generation) -> None:
-        if gen.status == "PENDING":
+    async def _on_callback(self, callback: Callback) -> None:
+        """A webhook said a generation finished: act on it as a poll would have."""
+        tracked = self.tracked.get(callback.generation_id)
+        if tracked is None:
             return
+        if callback.status == "COMPLETE" and len(callback.images) < tracked.job.outputs:
+            return  # a thin callback: let the poll read the full generation
+        images = tuple(
+            GeneratedImage(i.id, i.url, i.nsfw, i.motion_mp4_url, ()) for i in callback.images
+        )
+        gen = Generation(
+            callback.generation_id, callback.status, None, None, None, None, None, None, images
+        )
+        self.emit(Event("callback", tracked.job.key, tracked.job.stage))
+        await self._observe_generation(tracked, gen)
+
+    async def _observe_generation(self, tracked: _Tracked, gen: Generation) -> None:
+        if gen.status == "PENDING" or self.tracked.get(tracked.remote_id) is not tracked:
+            return  # still running, or already settled (a callback and a poll both saw it)
         if gen.status != "COMPLETE":
             await self._failed_remote(tracked)
             return

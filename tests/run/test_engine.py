@@ -232,3 +232,29 @@ async def test_the_engine_runs_on_trio(tmp_path: Path, emulator: EmulatorHandle)
     priced = await _price(_recipe(tmp_path), emulator)
     result = await _run(priced, emulator)
     assert result.complete == 30
+
+
+async def test_webhooks_complete_jobs_with_few_status_requests(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorHandle]
+) -> None:
+    """With --webhook-listen, callbacks settle jobs; polling is reduced to a sweep."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    emu = make_emulator(webhook_url=f"http://127.0.0.1:{port}/hook", webhook_key="s3cret")
+    text = PIPELINE.split("  clean:")[0].replace("[1, 2, 3, 4, 5, 6]", str(list(range(30))))
+    priced = await _price(_recipe(tmp_path, text), emu)
+    events: list[Event] = []
+    options = RunOptions(
+        time_scale=TEST_TIME_SCALE, webhook_listen=("127.0.0.1", port), webhook_key="s3cret"
+    )
+    result = await _run(priced, emu, options=options, events=events)
+    assert result.complete == 30
+    callbacks = sum(e.type == "callback" for e in events)
+    assert callbacks >= 20, callbacks
+    stats = emu.stats()
+    status = sum(n for r, n in stats["requests"].items() if r.startswith("GET /generations"))
+    assert status / 30 <= 0.2, stats["requests"]
+    _verify_outputs(priced)
