@@ -43,7 +43,11 @@ stages:
 
 
 def _leobatch_run(
-    recipe: Path, emu: EmulatorHandle, *, stderr: int = subprocess.DEVNULL
+    recipe: Path,
+    emu: EmulatorHandle,
+    *,
+    stdout: int = subprocess.DEVNULL,
+    stderr: int = subprocess.DEVNULL,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -54,7 +58,7 @@ def _leobatch_run(
         [sys.executable, "-m", "leobatch", "run", str(recipe), "--yes", "--json",
          "--time-scale", str(TIME_SCALE)],
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=stdout,
         stderr=stderr,
     )  # fmt: skip
 
@@ -79,12 +83,20 @@ def test_sigkill_at_random_moments_then_resume(
     rng = random.Random(20261124)
     kills = 0
     for _ in range(12):
-        proc = _leobatch_run(recipe, emu)
-        time.sleep(rng.uniform(0.4, 2.0))
+        # Kill at a random moment *of the work*: after a random number of progress events
+        # (JSON lines) and a random few milliseconds more, so every kill lands mid-run.
+        proc = _leobatch_run(recipe, emu, stdout=subprocess.PIPE)
+        assert proc.stdout is not None
+        wanted = rng.randint(1, 6)
+        seen = 0
+        while seen < wanted and proc.stdout.readline():
+            seen += 1
+        time.sleep(rng.uniform(0.0, 0.03))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait(30)
+        proc.stdout.close()
     assert kills >= 10, f"only {kills} runs were still going when killed"
 
     final = _leobatch_run(recipe, emu, stderr=subprocess.PIPE)
