@@ -37,6 +37,8 @@ PARAMS = st.dictionaries(
 )  # fmt: skip
 AXIS = st.lists(SCALARS, min_size=1, max_size=3)
 ELEMENT = st.sampled_from(["Sparklecore", "x"])
+FILES = st.sampled_from(["../x.png", "/etc/passwd", "nope.png", "upstream", "{{ a }}", "r.yaml"])
+GUIDES = st.sampled_from(["style-reference", "content-reference", "nope"])
 STAGE_NAMES = st.sampled_from(["s0", "s1", "s2"])
 STAGE = st.fixed_dictionaries(
     {"kind": st.sampled_from(KINDS)},
@@ -49,6 +51,10 @@ STAGE = st.fixed_dictionaries(
         "matrix": st.dictionaries(st.sampled_from(["a", "b"]), AXIS, max_size=1),
         "styles": st.lists(st.sampled_from(["Golden Hour", "Nope"]), max_size=2),
         "elements": st.lists(st.fixed_dictionaries({"name": ELEMENT}), max_size=1),
+        "init_image": FILES,
+        "image": FILES,
+        "guidance": st.lists(st.fixed_dictionaries({"type": GUIDES, "image": FILES}), max_size=1),
+        "motion": st.sampled_from(["Dolly In", "Nope", "{{ a }}"]),
     },
 )  # fmt: skip
 RECIPE = st.fixed_dictionaries(
