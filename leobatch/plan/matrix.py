@@ -87,12 +87,16 @@ def guard(recipe: Recipe, max_jobs: int) -> None:
 def too_many(recipe: Recipe, total: int, max_jobs: int) -> RecipeError:
     """The located error for a recipe that expands past ``max_jobs`` jobs."""
     where: tuple[str, ...] = ("matrix",)
-    if recipe.matrix.size <= 1:
-        biggest = max(recipe.stages, key=lambda s: s.matrix.size)
-        where = ("stages", biggest.name, "matrix")
     combos = recipe.matrix.size
+    head = f"matrix: {combos:,} combinations make"
+    biggest = max(recipe.stages, key=lambda s: s.matrix.size)
+    if combos <= 1 and biggest.matrix.size > 1:
+        where = ("stages", biggest.name, "matrix")
+        head = f"stage {biggest.name!r}: its matrix of {biggest.matrix.size:,} combinations makes"
+    elif combos <= 1:
+        head = "the recipe makes"
     message = (
-        f"matrix: {combos:,} combinations make {total:,} jobs, more than the limit of "
-        f"{max_jobs:,}; narrow the matrix or raise the limit with --max-jobs"
+        f"{head} {total:,} jobs, more than the limit of {max_jobs:,}; "
+        "narrow the matrix or raise the limit with --max-jobs"
     )
     return RecipeError([recipe.locate(where, message)])

@@ -355,3 +355,18 @@ def test_exclude_matches_part_of_a_mapping_value(tmp_path: Path) -> None:
         """,
     )
     assert [j.paths[0] for j in plan.jobs] == ["wide-1-0.jpg", "tall-1-0.jpg", "tall-2-0.jpg"]
+
+
+def test_guard_points_at_a_big_stage_matrix(tmp_path: Path) -> None:
+    """A stage-local matrix that passes the limit is refused at that stage's matrix."""
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "version: 1\nstages:\n  s:\n    kind: image\n    model: lightning-xl\n    prompt: a\n"
+        "    matrix: {a: [1, 2, 3], b: [1, 2, 3]}\n"
+    )
+    with pytest.raises(RecipeError) as caught:
+        expand_plan(load_recipe(path), max_jobs=8)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:7:5: stage 's': its matrix of 9 combinations makes 9 jobs, more than the limit"
+        " of 8; narrow the matrix or raise the limit with --max-jobs"
+    ]
