@@ -97,7 +97,8 @@ def render_summary(summary: PlanSummary) -> None:
     for row in summary.stages:
         stages.add_row(row.name, row.kind, str(row.jobs), str(row.outputs), _credits(row))
     total = Row("total", "", summary.jobs, summary.outputs, summary.credits, summary.unknown_jobs)
-    stages.add_row("total", "", str(total.jobs), str(total.outputs), _credits(total))
+    stages.add_section()
+    stages.add_row("total", "", str(total.jobs), str(total.outputs), _credits(total), style="bold")
     console.print(stages)
     console.print()
     models = table("By model", "model")
