@@ -112,7 +112,8 @@ class _Expansion:
         fields = StageFields(self.recipe, stage, self.renderer)
         local = tuple(combinations(stage.matrix))
         for combo, parent, index in self._parents(stage):
-            for extra in local:
+            extras = combinations(stage.matrix, combo) if stage.matrix.exclude else local
+            for extra in extras:
                 matrix = {**combo, **extra}
                 if parent is None:
                     context = {**self.base, **matrix, "stage": stage.name}

@@ -15,13 +15,20 @@ from leobatch.recipe.model import Matrix, Recipe, Stage
 __all__ = ["combinations", "estimated_jobs", "guard"]
 
 
-def combinations(matrix: Matrix) -> Iterator[dict[str, Any]]:
-    """Every combination of ``matrix``: axis name -> value, in recipe order."""
+def combinations(
+    matrix: Matrix, carried: Mapping[str, Any] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every combination of ``matrix``: axis name -> value, in recipe order.
+
+    ``exclude`` entries are matched against ``carried`` (the values an upstream job carried)
+    updated with the combination, so a stage-local exclude may name upstream axes too.
+    """
     names = tuple(axis.name for axis in matrix.axes)
     if names:
         for values in itertools.product(*(axis.values for axis in matrix.axes)):
             combo = dict(zip(names, values, strict=True))
-            if not any(_matches(combo, entry) for entry in matrix.exclude):
+            seen = combo if not carried else {**carried, **combo}
+            if not any(_matches(seen, entry) for entry in matrix.exclude):
                 yield combo
     elif not matrix.include:
         yield {}

@@ -99,6 +99,7 @@ def _build(doc: Mapping[str, Any], marks: Marks, display: str, path: Path, sha25
         for name, s in stages_doc.items()
     )
     _check_graph(stages, at)
+    _check_excludes(matrix, stages, at)
     name = doc.get("name") or path.stem
     output = doc.get("output") or {}
     out_dir = output.get("dir", f"out/{name}")
@@ -158,18 +159,27 @@ def _matrix(
             axes.append(Axis(name, values, source))
         else:
             axes.append(Axis(name, tuple(spec)))
-    names = {a.name for a in axes}
     exclude = tuple(doc.get("exclude") or ())
-    for i, entry in enumerate(exclude):
-        for key in entry:
-            if key not in names:
-                at(
-                    (*where, "exclude", i, key),
-                    f"exclude: {key!r} is not an axis of this matrix"
-                    f" (axes: {', '.join(sorted(names)) or 'none'})",
-                )
     include = tuple(doc.get("include") or ())
     return Matrix(tuple(axes), exclude, include, where)
+
+
+def _check_excludes(matrix: Matrix, stages: tuple[Stage, ...], at: Any) -> None:
+    """Exclude keys must be axes: of the recipe matrix, or for a stage-local matrix, of any
+    matrix (a stage's combination carries its upstream's values)."""
+    everywhere = {a.name for m in (matrix, *(s.matrix for s in stages)) for a in m.axes}
+    for m, names in (
+        (matrix, {a.name for a in matrix.axes}),
+        *((s.matrix, everywhere) for s in stages),
+    ):
+        for i, entry in enumerate(m.exclude):
+            for key in entry:
+                if key not in names:
+                    at(
+                        (*m.where, "exclude", i, key),
+                        f"exclude: {key!r} is not an axis of this matrix"
+                        f" (axes: {', '.join(sorted(names)) or 'none'})",
+                    )
 
 
 def _check_graph(stages: tuple[Stage, ...], at: Any) -> None:

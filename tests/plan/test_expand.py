@@ -370,3 +370,29 @@ def test_guard_points_at_a_big_stage_matrix(tmp_path: Path) -> None:
         f"{path}:7:5: stage 's': its matrix of 9 combinations makes 9 jobs, more than the limit"
         " of 8; narrow the matrix or raise the limit with --max-jobs"
     ]
+
+
+def test_stage_exclude_may_name_upstream_axes(tmp_path: Path) -> None:
+    """A stage-local exclude matches the upstream's values crossed with the local ones."""
+    plan = plan_of(
+        tmp_path,
+        """\
+        version: 1
+        matrix: {colour: [red, blue]}
+        stages:
+          base:
+            kind: image
+            model: lightning-xl
+            prompt: "a {{ colour }} shoe"
+            params: {num_images: 1, width: 512, height: 512}
+          big:
+            kind: universal-upscale
+            from: base
+            matrix:
+              mult: [1.5, 2.0]
+              exclude: [{colour: blue, mult: 2.0}]
+            params: {upscaleMultiplier: "{{ mult }}"}
+        """,
+    )
+    big = [(j.matrix["colour"], j.matrix["mult"]) for j in plan.jobs if j.stage == "big"]
+    assert big == [("red", 1.5), ("red", 2.0), ("blue", 1.5)]
