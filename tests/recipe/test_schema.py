@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,3 +69,32 @@ def test_example_recipes_are_valid_against_the_schema_alone() -> None:
     for path in sorted((REPO / "recipes").glob("*.yaml")):
         errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
         assert errors == [], path.name
+
+
+def test_installed_layout_reads_the_packaged_copy(tmp_path: Path) -> None:
+    """Laid out as the wheel installs it (schema inside the package), validation still works."""
+    site = tmp_path / "site"
+    shutil.copytree(
+        REPO / "leobatch", site / "leobatch", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (site / "leobatch" / "schemas").mkdir()
+    shutil.copy(REPO / "schemas" / "recipe.schema.json", site / "leobatch" / "schemas")
+    code = (
+        "import leobatch, sys\n"
+        "from leobatch.recipe.schema import schema_path\n"
+        "from leobatch import load_recipe, expand_plan\n"
+        "print(schema_path())\n"
+        "print(len(expand_plan(load_recipe(sys.argv[1])).jobs))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(REPO / "recipes" / "quickstart.yaml")],
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    where, jobs = result.stdout.split()
+    assert Path(where) == site / "leobatch" / "schemas" / "recipe.schema.json"
+    assert jobs == "6"
