@@ -37,10 +37,10 @@ class PlainLines:
 
     SHOWN = frozenset({"start", "complete", "failed", "stopping", "adopted", "finish"})
 
-    def __init__(self, out: TextIO, plan: Plan) -> None:
+    def __init__(self, out: TextIO, plan: Plan, done: int = 0) -> None:
         self.out = out
         self.total = len(plan.jobs)
-        self.done = 0
+        self.done = done
 
     def __enter__(self) -> PlainLines:
         return self
@@ -64,7 +64,7 @@ class PlainLines:
 class RichProgress:
     """Bars for the whole run and for each stage, credits charged against planned, and ETA."""
 
-    def __init__(self, plan: Plan, credits_planned: int) -> None:
+    def __init__(self, plan: Plan, credits_planned: int, done_keys: frozenset[str]) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -84,12 +84,19 @@ class RichProgress:
             transient=False,
         )
         per_stage: Counter[str] = Counter(job.stage for job in plan.jobs)
+        done_per_stage: Counter[str] = Counter(
+            job.stage for job in plan.jobs if job.key in done_keys
+        )
         self.credits_planned = credits_planned
         self.charged = 0
         self.failed = 0
-        self.overall = self.progress.add_task("all jobs", total=len(plan.jobs), note="")
+        self.overall = self.progress.add_task(
+            "all jobs", total=len(plan.jobs), completed=len(done_keys), note=""
+        )
         self.stages = {
-            stage: self.progress.add_task(f"  {stage}", total=count, note="")
+            stage: self.progress.add_task(
+                f"  {stage}", total=count, completed=done_per_stage[stage], note=""
+            )
             for stage, count in per_stage.items()
         }
 
@@ -122,15 +129,20 @@ class RichProgress:
 
 
 def reporter_for(
-    plan: Plan, *, json_lines: bool, credits_planned: int, out: TextIO | None = None
+    plan: Plan,
+    *,
+    json_lines: bool,
+    credits_planned: int,
+    done_keys: frozenset[str] = frozenset(),
+    out: TextIO | None = None,
 ) -> Any:
-    """The event sink that fits where output goes."""
+    """The event sink that fits where output goes (jobs in ``done_keys`` count as complete)."""
     stream = out or sys.stdout
     if json_lines:
         return JsonLines(stream)
     if stream.isatty():
-        return RichProgress(plan, credits_planned)
-    return PlainLines(stream, plan)
+        return RichProgress(plan, credits_planned, done_keys)
+    return PlainLines(stream, plan, len(done_keys))
 
 
 def summary_lines(result: Mapping[str, Any]) -> list[str]:

@@ -151,8 +151,12 @@ async def _main(args: _Args) -> int:
                     f"{priced.unknown_jobs} jobs have no known price; "
                     f"add --allow-unknown-prices to run them anyway"
                 )
-            _check_money(priced.total, plan.budget_credits, account.credits, BudgetError)
-            _echo_plan(priced, account.credits, args.json_lines)
+            from leobatch.run.diff import diff_plan
+
+            diff = diff_plan(plan)
+            to_render = diff.credits_to_render(priced.credits)
+            _check_money(to_render, diff.charged, plan.budget_credits, account.credits, BudgetError)
+            _echo_plan(priced, diff, to_render, account.credits, args.json_lines)
             if not args.yes:
                 confirmed = await anyio.to_thread.run_sync(
                     lambda: click.confirm("Render it?", default=False)
@@ -169,7 +173,10 @@ async def _main(args: _Args) -> int:
                 from leobatch.cli._progress import reporter_for, summary_lines
 
                 reporter = reporter_for(
-                    plan, json_lines=args.json_lines, credits_planned=priced.total
+                    plan,
+                    json_lines=args.json_lines,
+                    credits_planned=priced.total,
+                    done_keys=diff.done,
                 )
                 stop = anyio.Event()
                 hard = _HardStop()
@@ -246,20 +253,33 @@ async def _client(cls: Any, base_url: str | None, api_key: str | None) -> AsyncI
 
 
 def _check_money(
-    total: int, budget: int | None, balance: int | None, error: type[Exception]
+    to_render: int,
+    charged: int,
+    budget: int | None,
+    balance: int | None,
+    error: type[Exception],
 ) -> None:
-    if budget is not None and total > budget:
-        raise error(f"the plan costs {total} credits, above the recipe's budget of {budget}")
-    if balance is not None and total > balance:
-        raise error(f"the plan costs {total} credits, above the account balance of {balance}")
+    if budget is not None and charged + to_render > budget:
+        raise error(
+            f"rendering the rest costs {to_render} credits; with {charged} already charged that "
+            f"is {charged + to_render}, above the recipe's budget of {budget}"
+        )
+    if balance is not None and to_render > balance:
+        raise error(
+            f"rendering the rest costs {to_render} credits, above the account balance of {balance}"
+        )
 
 
-def _echo_plan(priced: Any, balance: int | None, json_lines: bool) -> None:
+def _echo_plan(
+    priced: Any, diff: Any, to_render: int, balance: int | None, json_lines: bool
+) -> None:
     if json_lines:
         return
     plan = priced.plan
     unknown = f" ({priced.unknown_jobs} jobs of unknown price)" if priced.unknown_jobs else ""
+    shown_balance = balance if balance is not None else "unknown"
     click.echo(
-        f"{plan.recipe_name}: {len(plan.jobs)} jobs, {plan.outputs} outputs, "
-        f"{priced.total} credits{unknown}; balance {balance if balance is not None else 'unknown'}."
+        f"{plan.recipe_name}: {len(plan.jobs)} jobs, {plan.outputs} outputs; "
+        f"{len(diff.new)} to render ({to_render} credits{unknown}), {len(diff.done)} already "
+        f"rendered; balance {shown_balance}."
     )
