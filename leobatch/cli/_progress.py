@@ -49,6 +49,10 @@ class PlainLines:
         self.out.flush()
 
     def __call__(self, event: Event) -> None:
+        if event.type == "stopping":
+            self.out.write(stopping_message(event) + "\n")
+            self.out.flush()
+            return
         if event.type not in self.SHOWN:
             return
         if event.type == "complete":
@@ -121,11 +125,21 @@ class RichProgress:
             self.progress.advance(self.stages[event.stage])
             self.progress.advance(self.overall)
         elif event.type == "stopping":
-            self.progress.console.print(f"[yellow]stopping: {event.data.get('reason')}[/]")
+            self.progress.console.print(f"[yellow]{stopping_message(event)}[/]")
         note = f"{self.charged}/{self.credits_planned} credits"
         if self.failed:
             note += f", {self.failed} failed"
         self.progress.update(self.overall, note=note)
+
+
+def stopping_message(event: Event) -> str:
+    """What to tell a person when submission stops early."""
+    reason = event.data.get("reason")
+    in_flight = event.data.get("in_flight", 0)
+    text = f"Stopping ({reason}): no new jobs are submitted; waiting for {in_flight} in flight."
+    if reason == "interrupted":
+        text += " Ctrl-C again exits now (the journal keeps every remote id)."
+    return text
 
 
 def reporter_for(

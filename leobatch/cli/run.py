@@ -220,12 +220,7 @@ async def _watch_signals(stop: anyio.Event, hard: _HardStop, scope: anyio.Cancel
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for _ in signals:
             if not stop.is_set():
-                click.echo(
-                    "Stopping: no new jobs are submitted; waiting for jobs in flight "
-                    "(Ctrl-C again to exit now; the journal keeps every remote id).",
-                    err=True,
-                )
-                stop.set()
+                stop.set()  # the engine reports "stopping" through the progress display
             else:
                 hard.fired = True
                 scope.cancel()

@@ -105,6 +105,7 @@ class _Tracked:
     submitted_at: float  # anyio clock
     parent_generation: str | None  # variations: the generation whose image they transform
     polls: int = 0
+    misses: int = 0  # polls by id that found no such job
 
 
 class _Engine:
@@ -145,6 +146,7 @@ class _Engine:
         self.tracked: dict[str, _Tracked] = {}
         self.tracked_keys: set[str] = set()
         self.queued: set[str] = set()
+        self.fresh: set[str] = set()  # jobs completed during this run (their ids are current)
         self.reserved: dict[str, int] = {}
         self.charged_this_run = 0
         self.terminal: set[str] = (
@@ -375,6 +377,16 @@ class _Engine:
         return True
 
     async def _submit(self, job: Job) -> None:
+        if job.upstream is not None and job.upstream.key not in self.fresh:
+            # The upstream finished in an earlier run: make sure the server still has it
+            # before sending its id (once per upstream; ids do not move).
+            upstream = self.jobs[job.upstream.key]
+            if await self._remote_gone(upstream):
+                self._release(job)
+                if self.journal.job(upstream.key).status == "complete":
+                    self._lost(upstream, "its outputs are gone from the server")
+                return
+            self.fresh.add(upstream.key)
         try:
             body = await self._resolve_body(job)
         except TransientError as e:
@@ -585,6 +597,8 @@ class _Engine:
                 single = await self.client.get_generation(rid)
                 if single is not None:
                     await self._observe_generation(tracked, single)
+                else:
+                    self._missing(tracked)
 
     async def _poll_others(self) -> None:
         now = anyio.current_time()
@@ -601,12 +615,50 @@ class _Engine:
                 var = await self.client.get_motion_variation(rid)
             else:
                 var = await self.client.get_variation(rid)
-            if var is None or var.status == "PENDING":
+            if var is None:
+                self._missing(tracked)
+                continue
+            if var.status == "PENDING":
                 continue
             if var.status == "COMPLETE" and var.url:
                 await self._completed(tracked, [(var.id, var.url, False)])
             else:
                 await self._failed_remote(tracked)
+
+    def _missing(self, tracked: _Tracked) -> None:
+        """A poll by id found no such job; twice in a row means the server lost it."""
+        tracked.misses += 1
+        if tracked.misses < 2 or self.tracked.get(tracked.remote_id) is not tracked:
+            return
+        job = tracked.job
+        del self.tracked[tracked.remote_id]
+        self.tracked_keys.discard(job.key)
+        self.inflight.release_on_behalf_of(job.key)
+        self._lost(job, f"the server no longer knows job {tracked.remote_id}")
+
+    def _lost(self, job: Job, why: str) -> None:
+        """Render ``job`` again: the server lost it (deleted, or an emulator that is gone)."""
+        self.journal.mark_lost(job.key, why)
+        self.terminal.discard(job.key)
+        self.emit(Event("lost", job.key, job.stage, {"reason": why}))
+        self._enqueue(job)
+        self._poke()
+
+    async def _remote_gone(self, job: Job) -> bool:
+        """Whether the server proves it no longer has ``job`` (a transient error proves nothing)."""
+        remote_id = self.journal.job(job.key).remote_id
+        if remote_id is None:
+            return False
+        try:
+            if job.kind in GENERATION_KINDS:
+                return await self.client.get_generation(remote_id) is None
+            if job.kind == "video-upscale":
+                return await self.client.get_motion_variation(remote_id) is None
+            if job.kind in VARIATION_KINDS:
+                return await self.client.get_variation(remote_id) is None
+        except TransientError:
+            return False
+        return False
 
     async def _on_callback(self, callback: Callback) -> None:
         """A webhook said a generation finished: act on it as a poll would have."""
@@ -656,6 +708,7 @@ class _Engine:
                 nsfw=nsfw,
             )
         self.journal.mark_complete(job.key)
+        self.fresh.add(job.key)
         del self.tracked[tracked.remote_id]
         self.tracked_keys.discard(job.key)
         self.inflight.release_on_behalf_of(job.key)
@@ -722,14 +775,29 @@ class _Engine:
                     media=media,
                     expected_sha256=expected_sha256,
                 )
-            self.journal.record_download(job.key, idx, sha256=got.sha256, size=got.bytes)
-            self.emit(Event("downloaded", job.key, job.stage, {"path": path, "bytes": got.bytes}))
-        except TransientError as e:
-            self.missing_downloads += 1
-            self.emit(Event("failed", job.key, job.stage, {"error": f"download {path}: {e}"}))
+            if self._current(job, idx, url):
+                self.journal.record_download(job.key, idx, sha256=got.sha256, size=got.bytes)
+                self.emit(
+                    Event("downloaded", job.key, job.stage, {"path": path, "bytes": got.bytes})
+                )
+        except (TransientError, NotFoundError) as e:
+            if not self._current(job, idx, url):
+                pass  # the job was rendered again meanwhile: this output is not its any more
+            elif await self._remote_gone(job):
+                if self._current(job, idx, url):
+                    self._lost(job, f"output {path} could not be fetched and the job is gone")
+            else:
+                self.missing_downloads += 1
+                self.emit(Event("failed", job.key, job.stage, {"error": f"download {path}: {e}"}))
         finally:
             self.downloads_pending -= 1
             self._poke()
+
+    def _current(self, job: Job, idx: int, url: str) -> bool:
+        """Whether output ``idx`` of a complete ``job`` is still the one at ``url``."""
+        if self.journal.job(job.key).status != "complete":
+            return False
+        return any(o.index == idx and o.url == url for o in self.journal.outputs(job.key))
 
     # ---------------------------------------------------------------- manifest and result
 

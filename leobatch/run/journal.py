@@ -536,6 +536,26 @@ class Journal:
             ),
         )
 
+    def mark_lost(self, key: str, why: str) -> None:
+        """The server no longer has the job (a generation deleted remotely, or an embedded
+        emulator that did not outlive its run): back to *planned*, its outputs forgotten, so
+        that it is rendered again. Not counted as a failure: nothing went wrong with the job."""
+        now = self._clock()
+        why = self._clean(why)
+        with self._tx() as conn:
+            _, number = self._expect(key, ("submitted", "complete"), "mark lost")
+            conn.execute(
+                "UPDATE attempts SET status = 'lost', error = ?, ended_at = ? "
+                "WHERE job_key = ? AND attempt = ?",
+                (why, now, key, number),
+            )
+            conn.execute("DELETE FROM outputs WHERE job_key = ?", (key,))
+            conn.execute(
+                "UPDATE jobs SET status = 'planned', remote_id = NULL, error = ?, "
+                f"completed_at = NULL, updated_at = ?, credits_charged = {_CHARGED} WHERE key = ?",
+                (why, now, key, key),
+            )
+
     def reopen(self, key: str) -> None:
         """Give a *failed* job a new chance (a later run retrying it): back to *planned*."""
         self._move(

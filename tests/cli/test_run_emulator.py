@@ -1,0 +1,72 @@
+"""`leobatch run --emulator`: the README's first command, and resuming it after a kill."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def _run(recipe: Path, *extra: str, stdout: int = subprocess.PIPE) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "leobatch", "run", str(recipe), "--emulator", "--yes", *extra],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _manifest(recipe_dir: Path) -> dict[str, object]:
+    data = json.loads((recipe_dir / "out" / "quickstart" / "manifest.json").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_quickstart_renders_on_the_embedded_emulator(tmp_path: Path) -> None:
+    """No key, no network: every output is rendered, verified and listed in the manifest."""
+    shutil.copytree(RECIPES, tmp_path / "recipes", ignore=shutil.ignore_patterns("out"))
+    proc = _run(tmp_path / "recipes" / "quickstart.yaml")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert b"complete, 0 failed, 0 pending" in out
+    manifest = _manifest(tmp_path / "recipes")
+    totals = manifest["totals"]
+    assert isinstance(totals, dict)
+    assert totals["failed"] == 0 and totals["pending"] == 0
+    assert totals["credits_charged"] == totals["credits_estimated"] > 0
+
+
+@pytest.mark.slow
+def test_a_killed_emulator_run_resumes_on_a_fresh_emulator(tmp_path: Path) -> None:
+    """The embedded emulator dies with its run; the next run re-renders what it lost, no more."""
+    shutil.copytree(RECIPES, tmp_path / "recipes", ignore=shutil.ignore_patterns("out"))
+    recipe = tmp_path / "recipes" / "quickstart.yaml"
+    first = _run(recipe, "--json")
+    assert first.stdout is not None
+    completes = 0
+    for line in first.stdout:
+        if json.loads(line).get("event") == "complete":
+            completes += 1
+            if completes == 2:
+                first.send_signal(signal.SIGKILL)
+                break
+    first.wait(30)
+    first.stdout.close()
+    assert first.stderr is not None
+    first.stderr.close()
+    second = _run(recipe)
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, (out + err).decode()
+    manifest = _manifest(tmp_path / "recipes")
+    jobs = manifest["jobs"]
+    assert isinstance(jobs, list)
+    assert all(job["status"] == "complete" for job in jobs)
+    for job in jobs:
+        for output in job["outputs"]:
+            assert (tmp_path / "recipes" / "out" / "quickstart" / output["path"]).is_file()
