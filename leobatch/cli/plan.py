@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
 import click
 
 from leobatch.errors import BudgetError
@@ -17,23 +20,60 @@ if TYPE_CHECKING:
     from leobatch.pricing.priced import PricedPlan
 from leobatch.plan.limits import DEFAULT_MAX_JOBS
 
-__all__ = ["command", "price", "render_summary"]
+__all__ = ["Priced", "command", "price", "render_summary"]
 
 
-def price(plan: Plan, *, offline: bool) -> PricedPlan:
-    """Price every job: the one step that changes when online pricing is used.
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A priced plan and what the account said (``None`` offline)."""
 
-    Today every plan is priced from the built-in rate card (an estimate, labelled so).
+    priced: PricedPlan
+    balance: int | None
+    note: str | None  # why the prices are estimates, when they are
+
+
+def price(plan: Plan, *, offline: bool, refresh: bool = False) -> Priced:
+    """Price every job: through the account's pricing calculator, or the built-in rate card.
+
+    The rate card is used with ``--offline`` and when no ``LEONARDO_API_KEY`` is set, and says so.
     """
     from leobatch.pricing.offline import price_offline
 
-    return price_offline(plan)
+    if offline:
+        return Priced(price_offline(plan), None, "--offline")
+    if not os.environ.get("LEONARDO_API_KEY", "").strip():
+        return Priced(price_offline(plan), None, "no LEONARDO_API_KEY set")
+    return anyio.run(_price_online, plan, refresh)
+
+
+async def _price_online(plan: Plan, refresh: bool) -> Priced:
+    from leobatch.api.client import LeonardoClient
+    from leobatch.pricing.calculator import PriceCache, price_online
+
+    async with LeonardoClient.from_env() as client:
+        account = await client.me()
+        priced = await price_online(plan, client, cache=PriceCache.default(), refresh=refresh)
+    return Priced(priced, account.credits, None)
 
 
 @click.command(name="plan")
 @click.argument("recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--offline", is_flag=True, help="Price from the built-in rate card (an estimate).")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Price from the built-in rate card (an estimate) without asking the API.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (DESIGN section 7).")
+@click.option(
+    "-o",
+    "--output",
+    "save_to",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Save the priced plan; `leobatch run PLAN.json` runs exactly it (or refuses if stale).",
+)
+@click.option(
+    "--refresh-prices", is_flag=True, help="Ask the calculator again, ignoring the cache."
+)
 @click.option(
     "--max-jobs",
     type=click.IntRange(min=1),
@@ -41,25 +81,51 @@ def price(plan: Plan, *, offline: bool) -> PricedPlan:
     show_default=True,
     help="Refuse a recipe that expands to more jobs than this.",
 )
-def command(recipe: Path, offline: bool, as_json: bool, max_jobs: int) -> None:
+def command(
+    recipe: Path,
+    offline: bool,
+    as_json: bool,
+    save_to: Path | None,
+    refresh_prices: bool,
+    max_jobs: int,
+) -> None:
     """Expand RECIPE into jobs and price them: per stage, per model, and in total.
 
-    Exit 1 when the recipe has problems or the plan is above the recipe's budget.
+    Prices come from the account's pricing calculator (LEONARDO_API_KEY), cached for a day, or
+    from the built-in rate card with --offline. Shows what is new and what the output directory
+    already holds. Exit 1 when the recipe has problems, or the plan is above the recipe's budget
+    or the account's balance.
     """
     from leobatch.plan.expand import expand_plan
-    from leobatch.plan.summary import summarise
+    from leobatch.plan.summary import Diff, summarise
     from leobatch.recipe import load_recipe
+    from leobatch.run.diff import diff_plan
 
     plan = expand_plan(load_recipe(recipe), max_jobs=max_jobs)
-    summary = summarise(price(plan, offline=offline))
+    result = price(plan, offline=offline, refresh=refresh_prices)
+    changes = diff_plan(plan)
+    diff = Diff(new=len(changes.new), done=len(changes.done), removed=changes.removed)
+    summary = summarise(result.priced, diff=diff, balance=result.balance)
+    to_render = changes.credits_to_render(result.priced.credits)
     if as_json:
         click.echo(json.dumps(summary.to_json()))
     else:
-        render_summary(summary)
+        render_summary(summary, note=result.note, to_render=to_render)
+    if save_to is not None:
+        from leobatch.planfile import save_plan
+
+        save_plan(result.priced, save_to)
+        if not as_json:
+            click.echo(f"Saved to {save_to}; render exactly this with `leobatch run {save_to}`.")
     if summary.over_budget:
         raise BudgetError(
             f"the plan needs {summary.credits:,} credits, above the recipe's budget of "
             f"{summary.budget:,} (budget.max_credits)"
+        )
+    if result.balance is not None and to_render > result.balance:
+        raise BudgetError(
+            f"rendering what is new needs {to_render:,} credits, above the account's balance "
+            f"of {result.balance:,}"
         )
 
 
@@ -71,7 +137,9 @@ def _credits(row: Row) -> str:
     return f"{text} + {row.unknown_jobs} unknown" if row.unknown_jobs else text
 
 
-def render_summary(summary: PlanSummary) -> None:
+def render_summary(
+    summary: PlanSummary, *, note: str | None = None, to_render: int | None = None
+) -> None:
     """Print the plan as tables: boxed on a terminal, plain text otherwise."""
     from rich import box
     from rich.console import Console
@@ -106,7 +174,8 @@ def render_summary(summary: PlanSummary) -> None:
         models.add_row(row.name, row.kind, str(row.jobs), str(row.outputs), _credits(row))
     console.print(models)
     console.print()
-    console.print(f"credits: {summary.credits:,} ({summary.source_label})")
+    label = f"{summary.source_label}; {note}" if note else summary.source_label
+    console.print(f"credits: {summary.credits:,} ({label})")
     if summary.unknown_jobs:
         console.print(f"unknown price: {summary.unknown_jobs} jobs (not counted in the total)")
     console.print(f"price classes: {summary.price_classes}")
@@ -117,3 +186,7 @@ def render_summary(summary: PlanSummary) -> None:
     if summary.budget is not None:
         verdict = "over budget" if summary.over_budget else "within budget"
         console.print(f"budget: {summary.budget:,} credits ({verdict})")
+    if summary.balance is not None:
+        needed = summary.credits if to_render is None else to_render
+        verdict = "enough" if needed <= summary.balance else "NOT enough"
+        console.print(f"balance: {summary.balance:,} credits ({verdict} for {needed:,} to render)")
