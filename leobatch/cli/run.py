@@ -203,6 +203,9 @@ async def _main(args: _Args) -> int:
         ):
             click.echo(line)
         click.echo(f"Manifest: {plan.output_dir / 'manifest.json'}")
+    if result.failed:
+        for line in _failures(plan):
+            click.echo(line, err=True)
     if result.interrupted:
         return EXIT_INTERRUPTED
     if result.failed or result.missing_downloads:
@@ -210,6 +213,33 @@ async def _main(args: _Args) -> int:
     if result.pending:
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _failures(plan: Any, shown: int = 20) -> list[str]:
+    """Failed jobs as ``recipe.yaml:LINE:COL: stage (matrix): the API's message``."""
+    import re
+
+    from leobatch.recipe import load_recipe
+    from leobatch.run.journal import Journal
+
+    recipe = load_recipe(plan.recipe_path)
+    jobs = {job.key: job for job in plan.jobs}
+    with Journal.open_readonly(plan.output_dir) as journal:
+        failed = [state for state in journal.in_state("failed") if state.key in jobs]
+    lines = []
+    for state in failed[:shown]:
+        job = jobs[state.key]
+        error = state.error or "failed"
+        field = re.search(r"Unexpected variable (\w+)", error)
+        path: tuple[str, ...] = ("stages", job.stage)
+        if field:
+            path = (*path, "params", field.group(1))
+        values = ", ".join(f"{k}={v}" for k, v in job.matrix.items())
+        where = f"stage {job.stage}" + (f" ({values})" if values else "")
+        lines.append(str(recipe.locate(path, f"{where}: {error}")))
+    if len(failed) > shown:
+        lines.append(f"... and {len(failed) - shown} more failed jobs (leobatch status shows all)")
+    return lines
 
 
 class _HardStop:

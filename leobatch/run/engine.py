@@ -423,7 +423,8 @@ class _Engine:
                 self._stop(f"insufficient credits: {e}")
                 return
             except (ApiValidationError, ModerationError, NotFoundError) as e:
-                self.journal.mark_absent(job.key)
+                # Refused: nothing was created or charged, and asking again cannot help.
+                self.journal.mark_failed(job.key, str(e), final=True)
                 self._release(job)
                 self._fail(job, str(e), final=True)
                 return

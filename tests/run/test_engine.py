@@ -259,3 +259,22 @@ async def test_webhooks_complete_jobs_with_few_status_requests(
     status = sum(n for r, n in stats["requests"].items() if r.startswith("GET /generations"))
     assert status / 30 <= 0.2, stats["requests"]
     _verify_outputs(priced)
+
+
+async def test_a_field_the_api_refuses_fails_the_job_with_the_api_message(
+    tmp_path: Path, emulator: EmulatorHandle
+) -> None:
+    """Unknown to the API: the job fails for good, journaled with "Unexpected variable ..."."""
+    import dataclasses
+
+    priced = await _price(_recipe(tmp_path, PIPELINE.split("  clean:")[0]), emulator)
+    first = priced.plan.jobs[0]
+    broken = dataclasses.replace(first, body={**first.body, "bogusField": 1})
+    plan = dataclasses.replace(priced.plan, jobs=(broken, *priced.plan.jobs[1:]))
+    result = await _run(dataclasses.replace(priced, plan=plan), emulator)
+    assert (result.complete, result.failed) == (5, 1)
+    with Journal.open_readonly(plan.output_dir) as journal:
+        state = journal.job(first.key)
+    assert state.status == "failed"
+    assert state.error is not None and "Unexpected variable bogusField" in state.error
+    assert state.credits_charged in (None, 0)
