@@ -4,8 +4,9 @@ The pipeline, one function per stage::
 
     recipe = load_recipe("recipe.yaml")      # YAML + schema + static checks
     plan = expand_plan(recipe)               # matrix, templates, requests, keys, paths
-    priced = price_offline(plan)             # the built-in rate card (an estimate)
-    result = await run_plan(priced, client, journal)   # see leobatch.run
+    priced = await price_plan(plan, client)  # the pricing calculator (no client: rate card)
+    with Journal.open(plan.output_dir) as journal:
+        result = await run_plan(priced, client, journal)
 
 Names are imported on first use (module ``__getattr__``), so ``import leobatch`` stays cheap.
 """
@@ -18,18 +19,23 @@ from typing import TYPE_CHECKING, Any
 from leobatch._version import __version__
 
 if TYPE_CHECKING:
+    from leobatch.api.client import LeonardoClient
     from leobatch.errors import LeobatchError, PlanError, Problem, RecipeError
     from leobatch.plan import expand_plan
     from leobatch.plan.jobs import Input, Job, Plan, Upstream
+    from leobatch.pricing import price_plan
     from leobatch.pricing.offline import price_offline
     from leobatch.pricing.priced import PricedPlan
     from leobatch.recipe import Recipe, load_recipe
     from leobatch.run.engine import RunOptions, RunResult, run_plan
+    from leobatch.run.journal import Journal
 
 __all__ = [
     "Input",
     "Job",
+    "Journal",
     "LeobatchError",
+    "LeonardoClient",
     "Plan",
     "PlanError",
     "PricedPlan",
@@ -43,6 +49,7 @@ __all__ = [
     "expand_plan",
     "load_recipe",
     "price_offline",
+    "price_plan",
     "run_plan",
 ]
 
@@ -57,6 +64,9 @@ _LAZY: dict[str, str] = {
     "Upstream": "leobatch.plan.jobs",
     "PricedPlan": "leobatch.pricing.priced",
     "price_offline": "leobatch.pricing.offline",
+    "price_plan": "leobatch.pricing",
+    "LeonardoClient": "leobatch.api.client",
+    "Journal": "leobatch.run.journal",
     "run_plan": "leobatch.run.engine",
     "RunOptions": "leobatch.run.engine",
     "RunResult": "leobatch.run.engine",

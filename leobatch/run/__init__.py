@@ -1,0 +1,1 @@
+"""Running a priced plan: the engine, its journal, verified downloads, and completion webhooks."""
