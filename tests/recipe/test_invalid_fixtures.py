@@ -68,7 +68,9 @@ def test_billion_combinations_refused_fast(workdir: Path) -> None:
     lines = problems_of("huge-matrix")
     elapsed = time.perf_counter() - start
     assert lines[0].startswith("huge-matrix.yaml:2:1: matrix: 1,000,000,000 combinations")
-    assert elapsed < 0.5
+    # Not a speed target (benchmarks/ has those): materialising 10^9 combinations would take
+    # minutes and gigabytes, so any bound in seconds proves the count was done arithmetically.
+    assert elapsed < 5.0
 
 
 def test_unknown_version_is_reported_before_schema_errors(workdir: Path) -> None:

@@ -454,5 +454,7 @@ def test_journal_writes_per_job_are_cheap(tmp_path: Path) -> None:
             j.record_download(job.key, 0, sha256="0" * 64, size=100)
         per_job_ms = (time.perf_counter() - start) * 1000 / len(jobs)
         assert j.summary().downloaded == 1000
+    # The figure is printed for people; the bound only catches a pathology (a full scan or a
+    # sync per write), generous enough that a loaded machine cannot trip it.
     print(f"journal: {per_job_ms:.2f} ms per job for its 5 writes")
-    assert per_job_ms < 5.0
+    assert per_job_ms < 50.0
