@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 import anyio
 import click
 
+from leobatch.cli._options import max_jobs_option
 from leobatch.errors import BudgetError
 
 if TYPE_CHECKING:
     from leobatch.plan.jobs import Plan
     from leobatch.plan.summary import PlanSummary, Row
     from leobatch.pricing.priced import PricedPlan
-from leobatch.plan.limits import DEFAULT_MAX_JOBS
 
 __all__ = ["Priced", "command", "price", "render_summary"]
 
@@ -74,13 +74,7 @@ async def _price_online(plan: Plan, refresh: bool) -> Priced:
 @click.option(
     "--refresh-prices", is_flag=True, help="Ask the calculator again, ignoring the cache."
 )
-@click.option(
-    "--max-jobs",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_JOBS,
-    show_default=True,
-    help="Refuse a recipe that expands to more jobs than this.",
-)
+@max_jobs_option
 def command(
     recipe: Path,
     offline: bool,

@@ -16,6 +16,7 @@ import anyio
 import click
 
 from leobatch.cli._errors import EXIT_ERROR, EXIT_FAILED_JOBS, EXIT_INTERRUPTED, EXIT_OK
+from leobatch.cli._options import max_jobs_option
 
 #: Time scale of the embedded emulator: a 6 s image job takes about 0.12 s.
 EMBEDDED_TIME_SCALE = 0.02
@@ -56,13 +57,7 @@ def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) ->
     "--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed off a terminal)."
 )
 @click.option("--json", "json_lines", is_flag=True, help="Print progress as JSON lines.")
-@click.option(
-    "--max-jobs",
-    type=click.IntRange(min=1),
-    default=100_000,
-    show_default=True,
-    help="Refuse recipes that expand to more jobs than this.",
-)
+@max_jobs_option
 @click.option("--refresh-prices", is_flag=True, help="Ignore cached calculator prices.")
 @click.option(
     "--allow-unknown-prices",

@@ -6,20 +6,14 @@ from pathlib import Path
 
 import click
 
-from leobatch.plan.limits import DEFAULT_MAX_JOBS
+from leobatch.cli._options import max_jobs_option
 
 __all__ = ["command"]
 
 
 @click.command(name="validate")
 @click.argument("recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--max-jobs",
-    type=click.IntRange(min=1),
-    default=DEFAULT_MAX_JOBS,
-    show_default=True,
-    help="Refuse a recipe that expands to more jobs than this.",
-)
+@max_jobs_option
 def command(recipe: Path, max_jobs: int) -> None:
     """Check RECIPE (schema, catalogue rules, templates, paths) without spending a credit.
 
