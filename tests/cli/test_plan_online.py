@@ -167,3 +167,52 @@ def test_plan_shows_what_is_already_rendered(recipes: Path, emulator: EmulatorHa
         leobatch("plan", "quickstart.yaml", "--json", cwd=recipes, emu=emulator).stdout
     )
     assert edited["diff"] == {"new": 6, "done": 0, "removed": 6}
+
+
+def test_ten_thousand_jobs_over_twelve_price_classes_cost_twelve_calls(
+    tmp_path: Path, emulator: EmulatorHandle
+) -> None:
+    """A 10,008-job recipe (3 models x 4 sizes x 834 seeds): 12 calculator calls, then none."""
+    (tmp_path / "seeds.txt").write_text("\n".join(str(n) for n in range(834)) + "\n")
+    (tmp_path / "big.yaml").write_text(
+        "version: 1\nname: big\n"
+        "matrix:\n"
+        "  model: [phoenix-1.0, lightning-xl, flux-dev]\n"
+        "  size: [{w: 512, h: 512}, {w: 768, h: 512}, {w: 1024, h: 768}, {w: 1024, h: 1024}]\n"
+        "  seed: {file: seeds.txt}\n"
+        "stages:\n  grid:\n    kind: image\n    model: '{{ model }}'\n"
+        "    prompt: 'a mug, take {{ seed }}'\n"
+        "    params: {width: '{{ size.w }}', height: '{{ size.h }}', num_images: 1,"
+        " contrast: 3.5, seed: '{{ seed | int }}'}\n"
+    )
+    first = leobatch("plan", "big.yaml", "--json", cwd=tmp_path, emu=emulator)
+    assert first.returncode == 0, first.stderr
+    data = json.loads(first.stdout)
+    assert (data["jobs"], data["price_classes"]) == (10_008, 12)
+    assert _calculator_calls(emulator) == 12
+    second = leobatch("plan", "big.yaml", "--json", cwd=tmp_path, emu=emulator)
+    assert json.loads(second.stdout)["credits"] == data["credits"]
+    assert _calculator_calls(emulator) == 12
+
+
+def test_the_key_is_nowhere_after_plan_and_run(recipes: Path, emulator: EmulatorHandle) -> None:
+    """Not in stdout, stderr, the journal, the manifest, the price cache or any output file."""
+    outputs = [
+        leobatch("plan", "upscale-pipeline.yaml", "-o", "p.json", cwd=recipes, emu=emulator),
+        leobatch(
+            "run", "p.json", "--yes", "--json", "--time-scale", "0.01", cwd=recipes, emu=emulator
+        ),
+        leobatch("status", "upscale-pipeline.yaml", cwd=recipes, emu=emulator),
+        leobatch("balance", cwd=recipes, emu=emulator),
+    ]
+    assert [o.returncode for o in outputs] == [0, 0, 0, 0], [o.stderr for o in outputs]
+    key = emulator.api_key.encode()
+    fragment = emulator.api_key.split("-")[-1].encode()  # no piece of it either
+    for result in outputs:
+        assert key not in (result.stdout + result.stderr).encode()
+    written = [p for p in recipes.parent.rglob("*") if p.is_file()]
+    assert any(p.name == "state.sqlite" for p in written)
+    assert any(p.name == "prices.json" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        assert key not in data and fragment not in data, path
