@@ -278,3 +278,38 @@ async def test_a_field_the_api_refuses_fails_the_job_with_the_api_message(
     assert state.status == "failed"
     assert state.error is not None and "Unexpected variable bogusField" in state.error
     assert state.credits_charged in (None, 0)
+
+
+async def test_running_out_of_credits_mid_run_stops_cleanly_and_resumes(
+    tmp_path: Path, emulator: EmulatorHandle
+) -> None:
+    """The account is drained by someone else mid-run: submission stops, nothing is lost, and
+    once credits are back the next run finishes the rest."""
+    text = PIPELINE.split("  clean:")[0].replace("[1, 2, 3, 4, 5, 6]", str(list(range(40))))
+    priced = await _price(_recipe(tmp_path, text), emulator)
+
+    def drain(event: Event) -> None:
+        if event.type == "complete":
+            emulator.state.balance = 0  # another consumer spent everything
+
+    events: list[Event] = []
+    stop = anyio.Event()
+    async with LeonardoClient(emulator.api_key, emulator.base_url) as client:
+        with Journal.open(priced.plan.output_dir) as journal:
+            result = await run_plan(
+                priced,
+                client,
+                journal,
+                options=RunOptions(time_scale=TEST_TIME_SCALE),
+                on_event=lambda e: (events.append(e), drain(e)),
+                stop=stop,
+            )
+            stuck = journal.in_state("submitting")
+    assert result.stop_reason is not None
+    assert result.stop_reason.startswith("insufficient credits")
+    assert "not enough api tokens" in result.stop_reason
+    assert result.failed == 0 and result.pending > 0 and not stuck
+    emulator.state.balance = 10_000_000
+    again = await _run(priced, emulator)
+    assert (again.complete, again.failed) == (40, 0)
+    assert emulator.stats()["duplicate_creates"] == 0
