@@ -293,13 +293,11 @@ def _check_money(
 def _echo_plan(
     priced: Any, diff: Any, to_render: int, balance: int | None, json_lines: bool
 ) -> None:
+    """The plan about to run, as `leobatch plan` shows it (nothing with --json)."""
     if json_lines:
         return
-    plan = priced.plan
-    unknown = f" ({priced.unknown_jobs} jobs of unknown price)" if priced.unknown_jobs else ""
-    shown_balance = balance if balance is not None else "unknown"
-    click.echo(
-        f"{plan.recipe_name}: {len(plan.jobs)} jobs, {plan.outputs} outputs; "
-        f"{len(diff.new)} to render ({to_render} credits{unknown}), {len(diff.done)} already "
-        f"rendered; balance {shown_balance}."
-    )
+    from leobatch.cli.plan import render_summary
+    from leobatch.plan.summary import Diff, summarise
+
+    changes = Diff(new=len(diff.new), done=len(diff.done), removed=diff.removed)
+    render_summary(summarise(priced, diff=changes, balance=balance), to_render=to_render)
