@@ -1,0 +1,62 @@
+"""Downloads: every output fetched, verified and put in place; a lost one rendered again."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from leobatch.errors import (
+    NotFoundError,
+    TransientError,
+)
+from leobatch.plan.jobs import Job
+from leobatch.run._state import VIDEO_KINDS, EngineState
+from leobatch.run.events import Event
+
+
+class Downloading(EngineState):
+    """The engine's download pool."""
+
+    def _start_download(
+        self, job: Job, idx: int, url: str, path: str, expected_sha256: str | None
+    ) -> None:
+        self.downloads_pending += 1
+        self.tg.start_soon(self._download, job, idx, url, path, expected_sha256)
+
+    async def _download(
+        self, job: Job, idx: int, url: str, path: str, expected_sha256: str | None
+    ) -> None:
+        from leobatch.run.download import download
+
+        try:
+            async with self.downloads:
+                media: Literal["image", "video"] = "video" if job.kind in VIDEO_KINDS else "image"
+                got = await download(
+                    self.http,
+                    url,
+                    self.plan.output_dir / path,
+                    media=media,
+                    expected_sha256=expected_sha256,
+                )
+            if self._current(job, idx, url):
+                self.journal.record_download(job.key, idx, sha256=got.sha256, size=got.bytes)
+                self.emit(
+                    Event("downloaded", job.key, job.stage, {"path": path, "bytes": got.bytes})
+                )
+        except (TransientError, NotFoundError) as e:
+            if not self._current(job, idx, url):
+                pass  # the job was rendered again meanwhile: this output is not its any more
+            elif await self._remote_gone(job):
+                if self._current(job, idx, url):
+                    self._lost(job, f"output {path} could not be fetched and the job is gone")
+            else:
+                self.missing_downloads += 1
+                self.emit(Event("failed", job.key, job.stage, {"error": f"download {path}: {e}"}))
+        finally:
+            self.downloads_pending -= 1
+            self._poke()
+
+    def _current(self, job: Job, idx: int, url: str) -> bool:
+        """Whether output ``idx`` of a complete ``job`` is still the one at ``url``."""
+        if self.journal.job(job.key).status != "complete":
+            return False
+        return any(o.index == idx and o.url == url for o in self.journal.outputs(job.key))

@@ -1,0 +1,229 @@
+"""The state of one run, and the small steps every part of the engine takes on it.
+
+The engine is built in layers, each a class over the one before (state -> downloads ->
+tracking -> submitting -> engine): one object per run, each module one concern.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+import anyio
+import httpx
+from anyio.abc import TaskGroup
+
+from leobatch.api.client import Created, LeonardoClient
+from leobatch.errors import TransientError
+from leobatch.manifest import ManifestWriter
+from leobatch.plan.jobs import Job
+from leobatch.pricing.priced import PricedPlan
+from leobatch.run.events import Event, EventSink
+from leobatch.run.journal import Journal
+from leobatch.run.limits import RateLimiter
+from leobatch.run.options import RunOptions
+
+GENERATION_KINDS = frozenset({"image", "text-to-video", "image-to-video", "motion-svd"})
+VARIATION_KINDS = frozenset({"upscale", "unzoom", "nobg", "universal-upscale"})
+VIDEO_KINDS = frozenset({"text-to-video", "image-to-video", "motion-svd", "video-upscale"})
+
+
+@dataclass(slots=True)
+class _Tracked:
+    job: Job
+    remote_id: str
+    submitted_at: float  # anyio clock
+    parent_generation: str | None  # variations: the generation whose image they transform
+    polls: int = 0
+    misses: int = 0  # polls by id that found no such job
+
+
+class EngineState:
+    """Plan, client, journal, limits and the bookkeeping of what is queued, in flight and done."""
+
+    # Set when the run starts (the engine's ``execute``), once the account is known.
+    tg: TaskGroup
+    user_id: str
+    balance: int | None
+    charged_before: int
+    inflight: anyio.CapacityLimiter
+    create_limits: defaultdict[str, RateLimiter]
+    global_limit: RateLimiter
+    downloads: anyio.CapacityLimiter
+    http: httpx.AsyncClient
+    manifest: ManifestWriter
+
+    def __init__(
+        self,
+        priced: PricedPlan,
+        client: LeonardoClient,
+        journal: Journal,
+        options: RunOptions,
+        on_event: EventSink,
+    ) -> None:
+        self.priced = priced
+        self.plan = priced.plan
+        self.client = client
+        self.journal = journal
+        self.options = options
+        self.emit = on_event
+        self.jobs: dict[str, Job] = {job.key: job for job in self.plan.jobs}
+        self.downstream: dict[str, list[Job]] = defaultdict(list)
+        for job in self.plan.jobs:
+            if job.upstream is not None:
+                self.downstream[job.upstream.key].append(job)
+        self.retries = (
+            options.retry_failed_jobs
+            if options.retry_failed_jobs is not None
+            else self.plan.retry_failed_jobs
+        )
+        self.budget = (
+            options.budget_credits
+            if options.budget_credits is not None
+            else self.plan.budget_credits
+        )
+        self.recipe_dir = self.plan.recipe_path.parent
+        self.rng = random.Random()
+        # run state
+        self.tracked: dict[str, _Tracked] = {}
+        self.tracked_keys: set[str] = set()
+        self.queued: set[str] = set()
+        self.fresh: set[str] = set()  # jobs completed during this run (their ids are current)
+        self.reserved: dict[str, int] = {}
+        self.charged_this_run = 0
+        self.terminal: set[str] = (
+            set()
+        )  # complete, failed for good, or blocked by a failed upstream
+        self.failed: set[str] = set()
+        self.downloads_pending = 0
+        self.missing_downloads = 0
+        self.stopping = False
+        self.stop_reason: str | None = None
+        self.interrupted = False
+        self.durations: dict[str, list[float]] = defaultdict(list)
+        self.upload_locks: dict[str, anyio.Lock] = defaultdict(anyio.Lock)
+        self.changed = anyio.Event()
+        self.dirty = True
+        self.webhooks = False
+        self.ready_tx, self.ready_rx = anyio.create_memory_object_stream[Job](math.inf)
+
+    def _poke(self) -> None:
+        self.dirty = True
+        self.changed.set()
+
+    def _stop(self, reason: str) -> None:
+        if not self.stopping:
+            self.stopping = True
+            self.stop_reason = reason
+            self.emit(Event("stopping", data={"reason": reason, "in_flight": len(self.tracked)}))
+        self._poke()
+
+    def _busy(self, job: Job) -> bool:
+        return job.key in self.tracked_keys
+
+    def _on_disk(self, path: str, size: int | None) -> bool:
+        """Whether a verified output is still in place (same size as when it was verified)."""
+        if size is None:
+            return False
+        try:
+            return (self.plan.output_dir / path).stat().st_size == size
+        except OSError:
+            return False
+
+    def _upstream_ready(self, job: Job) -> bool:
+        if job.upstream is None:
+            return True
+        if job.upstream.key in self.failed:
+            return False
+        return self.journal.job(job.upstream.key).status == "complete"
+
+    def _enqueue(self, job: Job) -> None:
+        """Queue ``job`` for submission, once: never while queued, in flight or done."""
+        if job.key in self.queued or job.key in self.terminal or self._busy(job):
+            return
+        self.queued.add(job.key)
+        self.ready_tx.send_nowait(job)
+
+    def _release(self, job: Job) -> None:
+        self.reserved.pop(job.key, None)
+        self.inflight.release_on_behalf_of(job.key)
+        self._poke()
+
+    def _done(self, job: Job) -> None:
+        self.terminal.add(job.key)
+        for child in self.downstream.get(job.key, ()):
+            if child.key not in self.terminal:
+                self._enqueue(child)
+        self._poke()
+
+    def _fail(self, job: Job, why: str, *, final: bool) -> None:
+        if final:
+            self.failed.add(job.key)
+            self.terminal.add(job.key)
+            self.emit(Event("failed", job.key, job.stage, {"error": why}))
+            for child in self.downstream.get(job.key, ()):
+                if child.key not in self.terminal:
+                    self._fail(child, f"upstream {job.stage} job failed", final=True)
+        self._poke()
+
+    def _lost(self, job: Job, why: str) -> None:
+        """Render ``job`` again: the server lost it (deleted, or an emulator that is gone)."""
+        self.journal.mark_lost(job.key, why)
+        self.terminal.discard(job.key)
+        self.emit(Event("lost", job.key, job.stage, {"reason": why}))
+        self._enqueue(job)
+        self._poke()
+
+    def _root_generation(self, job: Job) -> str | None:
+        """The generation whose image a variation job (ultimately) transforms."""
+        current: Job | None = job
+        while current is not None and current.upstream is not None:
+            up = self.jobs.get(current.upstream.key)
+            if up is None:
+                return None
+            if up.kind == "image":
+                return self.journal.job(up.key).remote_id
+            current = up
+        return None
+
+    def _expected_s(self, kind: str) -> float:
+        seen = self.durations.get(kind)
+        if seen:
+            return sum(seen[-20:]) / len(seen[-20:])
+        return (30.0 if kind in VIDEO_KINDS else 6.0) * self.options.time_scale
+
+    async def _remote_gone(self, job: Job) -> bool:
+        """Whether the server proves it no longer has ``job`` (a transient error proves nothing)."""
+        remote_id = self.journal.job(job.key).remote_id
+        if remote_id is None:
+            return False
+        try:
+            if job.kind in GENERATION_KINDS:
+                return await self.client.get_generation(remote_id) is None
+            if job.kind == "video-upscale":
+                return await self.client.get_motion_variation(remote_id) is None
+            if job.kind in VARIATION_KINDS:
+                return await self.client.get_variation(remote_id) is None
+        except TransientError:
+            return False
+        return False
+
+    def _adopted(self, job: Job, remote_id: str) -> Created:
+        """A job found remotely. Listings do not show what a job cost, so its charge is taken
+        to be its price (the calculator's quote, which the API charges)."""
+        return Created(remote_id, self.priced.credits.get(job.key), None, None)
+
+
+def _backoff_s(attempt: int, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: up to 0.5 s, 1 s, 2 s ... capped at 30 s."""
+    return rng.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1)))
+
+
+def _media_type(job: Job, url: str) -> str:
+    if job.kind in VIDEO_KINDS:
+        return "video/mp4"
+    if url.lower().split("?")[0].endswith(".png"):
+        return "image/png"
+    return "image/jpeg"

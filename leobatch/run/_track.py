@@ -1,0 +1,190 @@
+"""Completion: batched polling, webhook callbacks, and what a finished or failed job leads to."""
+
+from __future__ import annotations
+
+import anyio
+
+from leobatch.api.client import GeneratedImage, Generation
+from leobatch.errors import TransientError
+from leobatch.plan.jobs import Job
+from leobatch.run._fetch import Downloading
+from leobatch.run._state import (
+    GENERATION_KINDS,
+    VARIATION_KINDS,
+    VIDEO_KINDS,
+    _media_type,
+    _Tracked,
+)
+from leobatch.run.events import Event
+from leobatch.run.webhook import Callback
+
+
+class Tracking(Downloading):
+    """The engine's tracker: which submitted jobs are done, and what follows from each."""
+
+    def _track(self, job: Job, remote_id: str) -> None:
+        parent = self._root_generation(job) if job.kind in VARIATION_KINDS else None
+        self.tracked[remote_id] = _Tracked(job, remote_id, anyio.current_time(), parent)
+        self.tracked_keys.add(job.key)
+        self._poke()
+
+    def _poll_interval(self) -> float:
+        if not self.tracked:
+            return 0.05 * self.options.time_scale + 0.01
+        # One listing covers every slot's job: polling every 0.3 job durations costs about
+        # 1 / (0.3 * slots) status requests per job (0.33 at 10 slots), while the headroom keeps
+        # the server's queue fed through the detection delay.
+        shortest = min(self._expected_s(t.job.kind) for t in self.tracked.values())
+        low = 0.02 * self.options.time_scale
+        # With webhooks, polling is only a sweep for callbacks that never came.
+        factor = 3.0 if self.webhooks else 0.3
+        return min(max(shortest * factor, low), self.options.max_poll_interval_s)
+
+    async def _tracker(self) -> None:
+        while True:
+            await anyio.sleep(self._poll_interval())
+            if not self.tracked:
+                continue
+            try:
+                await self._poll_generations()
+                await self._poll_others()
+            except TransientError as e:
+                self.emit(Event("retry", data={"reason": f"status poll: {e}"}))
+
+    async def _poll_generations(self) -> None:
+        pending = {rid: t for rid, t in self.tracked.items() if t.job.kind in GENERATION_KINDS}
+        if not pending:
+            return
+        seen: set[str] = set()
+        offset = 0
+        limit = 50
+        for _page in range(4):
+            await self.global_limit.acquire()
+            page = await self.client.list_generations(self.user_id, offset=offset, limit=limit)
+            for gen in page:
+                if gen.id in pending:
+                    seen.add(gen.id)
+                    await self._observe_generation(pending[gen.id], gen)
+            if len(seen) == len(pending) or len(page) < limit:
+                break
+            offset += limit
+        # Stragglers the listing did not show (older than the pages read): ask one by one.
+        for rid, tracked in pending.items():
+            if rid not in seen and rid in self.tracked:
+                await self.global_limit.acquire()
+                single = await self.client.get_generation(rid)
+                if single is not None:
+                    await self._observe_generation(tracked, single)
+                else:
+                    self._missing(tracked)
+
+    async def _poll_others(self) -> None:
+        now = anyio.current_time()
+        for rid, tracked in list(self.tracked.items()):
+            if tracked.job.kind in GENERATION_KINDS:
+                continue
+            expected = self._expected_s(tracked.job.kind)
+            due = tracked.submitted_at + expected * (0.9 + 0.35 * tracked.polls)
+            if now < due:
+                continue
+            tracked.polls += 1
+            await self.global_limit.acquire()
+            if tracked.job.kind == "video-upscale":
+                var = await self.client.get_motion_variation(rid)
+            else:
+                var = await self.client.get_variation(rid)
+            if var is None:
+                self._missing(tracked)
+                continue
+            if var.status == "PENDING":
+                continue
+            if var.status == "COMPLETE" and var.url:
+                await self._completed(tracked, [(var.id, var.url, False)])
+            else:
+                await self._failed_remote(tracked)
+
+    def _missing(self, tracked: _Tracked) -> None:
+        """A poll by id found no such job; twice in a row means the server lost it."""
+        tracked.misses += 1
+        if tracked.misses < 2 or self.tracked.get(tracked.remote_id) is not tracked:
+            return
+        job = tracked.job
+        del self.tracked[tracked.remote_id]
+        self.tracked_keys.discard(job.key)
+        self.inflight.release_on_behalf_of(job.key)
+        self._lost(job, f"the server no longer knows job {tracked.remote_id}")
+
+    async def _on_callback(self, callback: Callback) -> None:
+        """A webhook said a generation finished: act on it as a poll would have."""
+        tracked = self.tracked.get(callback.generation_id)
+        if tracked is None:
+            return
+        if callback.status == "COMPLETE" and len(callback.images) < tracked.job.outputs:
+            return  # a thin callback: let the poll read the full generation
+        images = tuple(
+            GeneratedImage(i.id, i.url, i.nsfw, i.motion_mp4_url, ()) for i in callback.images
+        )
+        gen = Generation(
+            callback.generation_id, callback.status, None, None, None, None, None, None, images
+        )
+        self.emit(Event("callback", tracked.job.key, tracked.job.stage))
+        await self._observe_generation(tracked, gen)
+
+    async def _observe_generation(self, tracked: _Tracked, gen: Generation) -> None:
+        if gen.status == "PENDING" or self.tracked.get(tracked.remote_id) is not tracked:
+            return  # still running, or already settled (a callback and a poll both saw it)
+        if gen.status != "COMPLETE":
+            await self._failed_remote(tracked)
+            return
+        job = tracked.job
+        outputs: list[tuple[str, str, bool]] = []
+        for image in gen.images:
+            url = image.motion_mp4_url if job.kind in VIDEO_KINDS else image.url
+            if url:
+                outputs.append((image.id, url, image.nsfw))
+        if len(outputs) < job.outputs:
+            await self._failed_remote(tracked, f"{len(outputs)} of {job.outputs} outputs")
+            return
+        await self._completed(tracked, outputs[: job.outputs])
+
+    async def _completed(self, tracked: _Tracked, outputs: list[tuple[str, str, bool]]) -> None:
+        job = tracked.job
+        self.durations[job.kind].append(anyio.current_time() - tracked.submitted_at)
+        for idx, (remote_id, url, nsfw) in enumerate(outputs):
+            path = job.paths[idx] if idx < len(job.paths) else f"{job.stage}/{job.key[:12]}-{idx}"
+            self.journal.record_output(
+                job.key,
+                idx,
+                remote_id=remote_id,
+                url=url,
+                path=path,
+                media_type=_media_type(job, url),
+                nsfw=nsfw,
+            )
+        self.journal.mark_complete(job.key)
+        self.fresh.add(job.key)
+        del self.tracked[tracked.remote_id]
+        self.tracked_keys.discard(job.key)
+        self.inflight.release_on_behalf_of(job.key)
+        self.emit(Event("complete", job.key, job.stage, {"outputs": len(outputs)}))
+        for idx, (_rid, url, _nsfw) in enumerate(outputs):
+            self._start_download(job, idx, url, job.paths[idx], None)
+        self._done(job)
+
+    async def _failed_remote(self, tracked: _Tracked, why: str = "the job ended FAILED") -> None:
+        job = tracked.job
+        del self.tracked[tracked.remote_id]
+        self.tracked_keys.discard(job.key)
+        self.inflight.release_on_behalf_of(job.key)
+        failures = self.journal.job(job.key).failures + 1
+        final = failures > self.retries
+        charged = self.journal.attempts(job.key)[-1].credits_charged or 0
+        # The API refunds a FAILED job (pricing-facts §5): the attempt's charge goes back.
+        self.journal.mark_failed(job.key, why, final=final, refunded=True)
+        self.charged_this_run -= charged
+        if final:
+            self._fail(job, why, final=True)
+        else:
+            self.emit(Event("retry", job.key, job.stage, {"reason": why, "failures": failures}))
+            self._enqueue(job)
+        self._poke()
