@@ -1,0 +1,243 @@
+"""The journal's connection handling, transition helper and every query (no writes)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+from leobatch.errors import JournalError
+from leobatch.run.journal_records import (
+    _ATTEMPT_COLUMNS,
+    _CHARGED,
+    _JOB_COLUMNS,
+    _OUTPUT_COLUMNS,
+    API_KEY_ENV,
+    STATUSES,
+    AttemptState,
+    GroupSummary,
+    JobState,
+    OutputState,
+    Status,
+    Summary,
+    _attempt,
+    _job,
+    _output,
+)
+from leobatch.run.lock import DirLock
+
+
+class JournalBase:
+    """Reads over an open journal connection; :class:`~leobatch.run.journal.Journal` adds the
+    writes. Read-only journals (``Journal.open_readonly``) use only these."""
+
+    _conn: sqlite3.Connection
+    _clock: Callable[[], float]
+    _lock: DirLock | None
+    path: Path
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, committed on exit (rolled back on error)."""
+        if self._lock is None:
+            raise JournalError(f"the journal {self.path} was opened read-only")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise JournalError(f"cannot write the journal {self.path}: {e}") from e
+        try:
+            yield self._conn
+        except sqlite3.Error as e:
+            self._conn.execute("ROLLBACK")
+            raise JournalError(f"cannot write the journal {self.path}: {e}") from e
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        try:
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._conn.execute("ROLLBACK")
+            raise JournalError(f"cannot write the journal {self.path}: {e}") from e
+
+    def _clean(self, text: str) -> str:
+        """``text``, unless it contains the API key: that is refused, never journaled."""
+        secret = os.environ.get(API_KEY_ENV, "")
+        if len(secret) >= 8 and secret in text:
+            raise JournalError(f"refusing to journal a value that contains {API_KEY_ENV}")
+        return text
+
+    def _scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as e:
+            raise JournalError(f"cannot read the journal {self.path}: {e}") from e
+
+    def _expect(self, key: str, allowed: tuple[Status, ...], action: str) -> tuple[Status, int]:
+        """The job's status and attempt, or :class:`JournalError` if ``action`` is illegal now."""
+        row = self._conn.execute(
+            "SELECT status, attempt FROM jobs WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            raise JournalError(f"cannot {action} job {key[:12]}: it is not in the journal")
+        status, attempt = cast("tuple[Status, int]", tuple(row))
+        if status not in allowed:
+            want = " or ".join(allowed)
+            raise JournalError(f"cannot {action} job {key[:12]}: it is {status} (must be {want})")
+        return status, attempt
+
+    def _move(
+        self,
+        key: str,
+        allowed: tuple[Status, ...],
+        action: str,
+        now: float,
+        *,
+        attempt: tuple[str, tuple[Any, ...]] | None,
+        job: tuple[str, tuple[Any, ...]] | None,
+    ) -> None:
+        """One transition, one transaction: refuse it unless the job's status is in ``allowed``,
+        then apply ``attempt`` to its current attempt and ``job`` to its row (each a SET clause
+        and its values). The job's ``updated_at`` and ``credits_charged`` follow."""
+        with self._tx() as conn:
+            _, number = self._expect(key, allowed, action)
+            if attempt is not None:
+                conn.execute(
+                    f"UPDATE attempts SET {attempt[0]} WHERE job_key = ? AND attempt = ?",
+                    (*attempt[1], key, number),
+                )
+            sets, values = job if job is not None else ("", ())
+            conn.execute(
+                f"UPDATE jobs SET {sets}{', ' if sets else ''}updated_at = ?, "
+                f"credits_charged = {_CHARGED} WHERE key = ?",
+                (*values, now, key, key),
+            )
+
+    def __contains__(self, key: object) -> bool:
+        return self._scalar("SELECT 1 FROM jobs WHERE key = ?", (key,)) is not None
+
+    def job(self, key: str) -> JobState:
+        """The journaled state of one job (:class:`JournalError` if it is not journaled)."""
+        rows = self._query(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE key = ?", (key,))
+        if not rows:
+            raise JournalError(f"job {key[:12]} is not in the journal")
+        return _job(rows[0])
+
+    def jobs(self) -> tuple[JobState, ...]:
+        """Every journaled job, in the order they were first journaled."""
+        return tuple(map(_job, self._query(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY rowid")))
+
+    def in_state(self, *statuses: Status) -> tuple[JobState, ...]:
+        """The jobs whose status is one of ``statuses``, in journal order."""
+        marks = ", ".join("?" * len(statuses))
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY rowid"
+        return tuple(map(_job, self._query(sql, tuple(statuses))))
+
+    @property
+    def seq(self) -> int:
+        """The latest change number: pass it to :meth:`changed_since` next time."""
+        return int(self._scalar("SELECT coalesce(max(seq), 0) FROM jobs"))
+
+    def changed_since(self, seq: int) -> tuple[JobState, ...]:
+        """Jobs whose state or outputs changed after change number ``seq`` (0: every changed job).
+
+        Jobs journaled but never touched since (still *planned*, no outputs) are not included.
+        """
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE seq > ? ORDER BY seq"
+        return tuple(map(_job, self._query(sql, (seq,))))
+
+    def outputs_changed_since(self, seq: int) -> dict[str, tuple[OutputState, ...]]:
+        """The outputs of the jobs :meth:`changed_since` returns, grouped by job key."""
+        return self._grouped_outputs(
+            "WHERE job_key IN (SELECT key FROM jobs WHERE seq > ?)", (seq,)
+        )
+
+    def remote_ids(self) -> frozenset[str]:
+        """Every remote id any attempt of any job ever had (none may be adopted twice)."""
+        rows = self._query(
+            "SELECT remote_id FROM attempts WHERE remote_id IS NOT NULL "
+            "UNION SELECT remote_id FROM jobs WHERE remote_id IS NOT NULL"
+        )
+        return frozenset(r[0] for r in rows)
+
+    def find_remote(self, remote_id: str) -> JobState | None:
+        """The job whose current attempt has ``remote_id`` (a generation or variation id)."""
+        rows = self._query(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE remote_id = ?", (remote_id,))
+        return _job(rows[0]) if rows else None
+
+    def attempts(self, key: str) -> tuple[AttemptState, ...]:
+        """Every submission attempt of a job, oldest first."""
+        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE job_key = ? ORDER BY attempt"
+        return tuple(map(_attempt, self._query(sql, (key,))))
+
+    def outputs(self, key: str) -> tuple[OutputState, ...]:
+        """The recorded outputs of a job, by index."""
+        sql = f"SELECT {_OUTPUT_COLUMNS} FROM outputs WHERE job_key = ? ORDER BY idx"
+        return tuple(map(_output, self._query(sql, (key,))))
+
+    def all_outputs(self) -> dict[str, tuple[OutputState, ...]]:
+        """Every recorded output, grouped by job key (one query: for the manifest)."""
+        return self._grouped_outputs("", ())
+
+    def _grouped_outputs(
+        self, where: str, params: tuple[Any, ...]
+    ) -> dict[str, tuple[OutputState, ...]]:
+        grouped: dict[str, list[OutputState]] = {}
+        sql = f"SELECT {_OUTPUT_COLUMNS} FROM outputs {where} ORDER BY job_key, idx"
+        for row in self._query(sql, params):
+            grouped.setdefault(row[0], []).append(_output(row))
+        return {key: tuple(outs) for key, outs in grouped.items()}
+
+    def pending_downloads(self) -> tuple[OutputState, ...]:
+        """Outputs recorded with a url but not yet downloaded and verified."""
+        sql = (
+            f"SELECT {_OUTPUT_COLUMNS} FROM outputs "
+            "WHERE sha256 IS NULL AND url IS NOT NULL ORDER BY job_key, idx"
+        )
+        return tuple(map(_output, self._query(sql)))
+
+    def upload_for(self, sha256: str) -> str | None:
+        """The init-image id a file with this content hash was uploaded as, if any."""
+        return cast(
+            "str | None",
+            self._scalar("SELECT init_image_id FROM uploads WHERE sha256 = ?", (sha256,)),
+        )
+
+    def text(self, key: str) -> str | None:
+        """The text an improve-prompt job returned, if journaled."""
+        return cast("str | None", self._scalar("SELECT text FROM texts WHERE job_key = ?", (key,)))
+
+    def meta(self) -> dict[str, str]:
+        """Every recorded run fact."""
+        return dict(self._query("SELECT key, value FROM meta ORDER BY key"))
+
+    def summary(self) -> Summary:
+        """Counts per status, outputs downloaded, credits estimated vs charged per stage/model."""
+        statuses: dict[str, int] = dict.fromkeys(STATUSES, 0)
+        for status, n in self._query("SELECT status, count(*) FROM jobs GROUP BY status"):
+            statuses[status] = n
+        outputs, downloaded = self._query("SELECT count(*), count(sha256) FROM outputs")[0]
+        groups = tuple(
+            GroupSummary(stage, model, jobs, complete, failed, est or 0, unknown, charged or 0)
+            for stage, model, jobs, complete, failed, est, unknown, charged in self._query(
+                "SELECT stage, model, count(*), sum(status = 'complete'), sum(status = 'failed'), "
+                "sum(credits_estimated), count(*) - count(credits_estimated), "
+                "sum(credits_charged) FROM jobs GROUP BY stage, model ORDER BY min(rowid)"
+            )
+        )
+        return Summary(
+            statuses=statuses,
+            outputs=outputs,
+            downloaded=downloaded,
+            credits_estimated=sum(g.credits_estimated for g in groups),
+            unknown_estimates=sum(g.unknown_estimates for g in groups),
+            credits_charged=sum(g.credits_charged for g in groups),
+            groups=groups,
+            last_update=self._scalar("SELECT max(updated_at) FROM jobs"),
+        )

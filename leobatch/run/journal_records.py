@@ -1,0 +1,195 @@
+"""What the journal stores: its SQLite schema, and the values its queries return."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+__all__ = [
+    "STATUSES",
+    "AttemptState",
+    "GroupSummary",
+    "JobState",
+    "OutputState",
+    "Status",
+    "Summary",
+]
+
+#: Values containing this variable's value (the API key) are refused (belt and braces).
+API_KEY_ENV = "LEONARDO_API_KEY"
+STATE_DIR = ".leobatch"
+DB_NAME = "state.sqlite"
+LOCK_NAME = "lock"
+
+Status = Literal["planned", "submitting", "submitted", "complete", "failed"]
+STATUSES: tuple[Status, ...] = ("planned", "submitting", "submitted", "complete", "failed")
+
+SCHEMA_VERSION = 1
+_BUMP = "UPDATE jobs SET seq = (SELECT coalesce(max(seq), 0) + 1 FROM jobs) WHERE key = {key}"
+SCHEMA = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE jobs (
+        key TEXT PRIMARY KEY, stage TEXT NOT NULL, kind TEXT NOT NULL, model TEXT,
+        status TEXT NOT NULL DEFAULT 'planned', remote_id TEXT,
+        attempt INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
+        credits_estimated INTEGER, credits_charged INTEGER, error TEXT, request_json TEXT,
+        started_at REAL, submitted_at REAL, completed_at REAL, updated_at REAL NOT NULL,
+        seq INTEGER NOT NULL DEFAULT 0)""",
+    "CREATE INDEX jobs_status ON jobs (status)",
+    "CREATE INDEX jobs_seq ON jobs (seq)",
+    "CREATE INDEX jobs_remote_id ON jobs (remote_id)",
+    """CREATE TABLE attempts (
+        job_key TEXT NOT NULL REFERENCES jobs (key), attempt INTEGER NOT NULL,
+        status TEXT NOT NULL, remote_id TEXT, started_at REAL NOT NULL, ended_at REAL,
+        error TEXT, credits_charged INTEGER, refunded INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (job_key, attempt))""",
+    """CREATE TABLE outputs (
+        job_key TEXT NOT NULL REFERENCES jobs (key), idx INTEGER NOT NULL, remote_id TEXT,
+        url TEXT, path TEXT NOT NULL, sha256 TEXT, bytes INTEGER, media_type TEXT,
+        nsfw INTEGER NOT NULL DEFAULT 0, downloaded_at REAL, PRIMARY KEY (job_key, idx))""",
+    """CREATE TABLE uploads (
+        sha256 TEXT PRIMARY KEY, init_image_id TEXT NOT NULL, extension TEXT,
+        uploaded_at REAL NOT NULL)""",
+    "CREATE TABLE texts (job_key TEXT PRIMARY KEY REFERENCES jobs (key), text TEXT NOT NULL)",
+    # ``seq`` orders changes: any change a manifest shows bumps the job's seq past every other, so
+    # a reader can fetch only what changed since it last looked (``changed_since``).
+    f"""CREATE TRIGGER jobs_changed AFTER UPDATE OF status, remote_id, attempt, credits_charged,
+        error, request_json ON jobs BEGIN {_BUMP.format(key="NEW.key")}; END""",
+    f"""CREATE TRIGGER outputs_inserted AFTER INSERT ON outputs
+        BEGIN {_BUMP.format(key="NEW.job_key")}; END""",
+    f"""CREATE TRIGGER outputs_updated AFTER UPDATE ON outputs
+        BEGIN {_BUMP.format(key="NEW.job_key")}; END""",
+)
+
+_JOB_COLUMNS = (
+    "key, stage, kind, model, status, remote_id, attempt, failures, credits_estimated, "
+    "credits_charged, error, request_json, started_at, submitted_at, completed_at, updated_at"
+)
+_OUTPUT_COLUMNS = (
+    "job_key, idx, remote_id, url, path, sha256, bytes, media_type, nsfw, downloaded_at"
+)
+#: A job's charge: the sum over its attempts that were not refunded (NULL while none reported).
+_CHARGED = "(SELECT sum(credits_charged) FROM attempts WHERE job_key = ? AND NOT refunded)"
+_ATTEMPT_COLUMNS = (
+    "job_key, attempt, status, remote_id, started_at, ended_at, error, credits_charged, refunded"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """One job as journaled. ``attempt`` counts submissions started (0 = never submitted);
+    ``failures`` counts failed attempts since the job was planned or reopened;
+    ``credits_charged`` sums the charges of every attempt not refunded (``None`` while none was
+    reported); ``request_json`` is the wire body last sent (run-time ids filled, never headers),
+    parsed on demand by :attr:`request`."""
+
+    key: str
+    stage: str
+    kind: str
+    model: str | None
+    status: Status
+    remote_id: str | None
+    attempt: int
+    failures: int
+    credits_estimated: int | None
+    credits_charged: int | None
+    error: str | None
+    request_json: str | None
+    started_at: float | None
+    submitted_at: float | None
+    completed_at: float | None
+    updated_at: float
+
+    @property
+    def request(self) -> dict[str, Any] | None:
+        """The wire body last sent, or ``None`` before the first attempt."""
+        if self.request_json is None:
+            return None
+        return cast("dict[str, Any]", json.loads(self.request_json))
+
+
+@dataclass(frozen=True, slots=True)
+class OutputState:
+    """One output file of a job; ``sha256``/``bytes`` are set once it is verified in place."""
+
+    job_key: str
+    index: int
+    remote_id: str | None
+    url: str | None
+    path: str
+    sha256: str | None
+    bytes: int | None
+    media_type: str | None
+    nsfw: bool
+    downloaded_at: float | None
+
+    @property
+    def downloaded(self) -> bool:
+        """Whether the file was downloaded and verified."""
+        return self.sha256 is not None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptState:
+    """One submission of a job: ``status`` is submitting, submitted, complete, failed or absent.
+    ``refunded`` is set when the API gave the attempt's charge back (a FAILED job)."""
+
+    job_key: str
+    attempt: int
+    status: str
+    remote_id: str | None
+    started_at: float
+    ended_at: float | None
+    error: str | None
+    credits_charged: int | None
+    refunded: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSummary:
+    """Jobs and credits of one (stage, model) pair."""
+
+    stage: str
+    model: str | None
+    jobs: int
+    complete: int
+    failed: int
+    credits_estimated: int
+    unknown_estimates: int
+    credits_charged: int
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The journal at a glance: jobs per status, outputs, credits, per (stage, model) groups,
+    and when a job last changed (unix seconds)."""
+
+    statuses: Mapping[str, int]
+    outputs: int
+    downloaded: int
+    credits_estimated: int
+    unknown_estimates: int
+    credits_charged: int
+    groups: tuple[GroupSummary, ...]
+    last_update: float | None = None
+
+    @property
+    def jobs(self) -> int:
+        """Jobs journaled in all."""
+        return sum(self.statuses.values())
+
+
+def _job(row: tuple[Any, ...]) -> JobState:
+    return JobState(*row)
+
+
+def _output(row: tuple[Any, ...]) -> OutputState:
+    args = (*row[:8], bool(row[8]), row[9])
+    return OutputState(*args)
+
+
+def _attempt(row: tuple[Any, ...]) -> AttemptState:
+    args = (*row[:8], bool(row[8]))
+    return AttemptState(*args)
