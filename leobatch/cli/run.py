@@ -116,7 +116,7 @@ def command(
 
 async def _main(args: _Args) -> int:
     from leobatch.api.client import LeonardoClient
-    from leobatch.errors import BudgetError, PricingError
+    from leobatch.errors import BudgetError, LockedError, PricingError
     from leobatch.pricing.calculator import PriceCache, price_online
     from leobatch.run.engine import RunOptions, run_plan
     from leobatch.run.journal import Journal
@@ -133,6 +133,9 @@ async def _main(args: _Args) -> int:
 
         plan = expand_plan(load_recipe(args.target), max_jobs=args.max_jobs)
 
+    holder = Journal.running(plan.output_dir)
+    if holder is not None:  # say so now, before pricing and asking
+        raise LockedError(f"another leobatch run ({holder.describe()}) holds {plan.output_dir}")
     with _api_endpoint(args.emulator) as (base_url, api_key, time_scale):
         async with _client(LeonardoClient, base_url, api_key) as client:
             account = await client.me()

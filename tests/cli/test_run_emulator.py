@@ -70,3 +70,34 @@ def test_a_killed_emulator_run_resumes_on_a_fresh_emulator(tmp_path: Path) -> No
     for job in jobs:
         for output in job["outputs"]:
             assert (tmp_path / "recipes" / "out" / "quickstart" / output["path"]).is_file()
+
+
+def test_a_second_run_on_the_same_output_dir_is_refused(tmp_path: Path) -> None:
+    """While one run holds the directory, another exits 1 naming it, before pricing anything."""
+    import time
+
+    from leobatch.run.journal import Journal
+
+    (tmp_path / "seeds.txt").write_text("\n".join(str(n) for n in range(300)) + "\n")
+    recipe = tmp_path / "big.yaml"
+    recipe.write_text(
+        "version: 1\nname: big\nmatrix:\n  seed: {file: seeds.txt}\n"
+        "stages:\n  hero:\n    kind: image\n    model: lightning-xl\n"
+        "    prompt: 'mug {{ seed }}'\n    params: {num_images: 1, seed: '{{ seed | int }}'}\n"
+    )
+    first = _run(recipe, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while Journal.running(tmp_path / "out" / "big") is None:
+            assert first.poll() is None and time.monotonic() < deadline, "first run never started"
+            time.sleep(0.05)
+        second = _run(recipe)
+        out, err = second.communicate(timeout=60)
+        assert second.returncode == 1
+        assert f"another leobatch run (pid {first.pid} on " in err.decode()
+        assert b"Plan for" not in out  # refused before pricing or asking
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+        assert first.stderr is not None
+        first.stderr.close()
