@@ -101,3 +101,20 @@ def test_a_second_run_on_the_same_output_dir_is_refused(tmp_path: Path) -> None:
         first.wait(30)
         assert first.stderr is not None
         first.stderr.close()
+
+
+def test_off_a_terminal_run_needs_yes(tmp_path: Path) -> None:
+    """Without a terminal to confirm on, run refuses with a usage error (exit 2), spending nothing."""
+    shutil.copytree(RECIPES, tmp_path / "recipes", ignore=shutil.ignore_patterns("out"))
+    result = subprocess.run(
+        [sys.executable, "-m", "leobatch", "run", "recipes/quickstart.yaml", "--emulator"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "not on a terminal: add --yes" in result.stderr
+    assert not (tmp_path / "recipes" / "out").exists()
