@@ -104,7 +104,7 @@ def test_a_second_run_on_the_same_output_dir_is_refused(tmp_path: Path) -> None:
 
 
 def test_off_a_terminal_run_needs_yes(tmp_path: Path) -> None:
-    """Without a terminal to confirm on, run refuses with a usage error (exit 2), spending nothing."""
+    """Without a terminal to confirm on, run is a usage error (exit 2) and spends nothing."""
     shutil.copytree(RECIPES, tmp_path / "recipes", ignore=shutil.ignore_patterns("out"))
     result = subprocess.run(
         [sys.executable, "-m", "leobatch", "run", "recipes/quickstart.yaml", "--emulator"],
