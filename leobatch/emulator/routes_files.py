@@ -91,8 +91,8 @@ def _decoded_size(data: bytes, extension: str) -> tuple[int, int] | None:
             image.load()
             width, height = image.size
             return int(width), int(height)
-    except Exception:
-        return None
+    except (OSError, SyntaxError, ValueError, PILImage.DecompressionBombError):
+        return None  # not an image of the declared type: the upload is refused
 
 
 async def s3_upload(request: Request) -> Response:

@@ -10,13 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
+from leonardo_ai_sdk import LeonardoAiSDK  # a test dependency: missing it must fail, not skip
 from PIL import Image
 
 from tests.conftest import EmulatorHandle
-
-sdk_module = pytest.importorskip("leonardo_ai_sdk")
-LeonardoAiSDK = sdk_module.LeonardoAiSDK
 
 PHOENIX = "de7d3faf-762f-48e0-b3b7-9d0ac3a3fcf3"
 SPARKLECORE = "90fa02f2-fb7a-4c6a-bac2-4074dfab1a4a"
