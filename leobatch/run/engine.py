@@ -105,12 +105,8 @@ class _Engine(Submitting):
         try:
             async with anyio.create_task_group() as tg:
                 self.tg = tg
-                await self._recover()
-                tg.start_soon(self._watch_stop, stop)
-                tg.start_soon(self._submitter)
-                tg.start_soon(self._tracker)
-                tg.start_soon(self._manifest_loop)
                 if self.options.webhook_listen is not None:
+                    # Listening first: a port that cannot be had stops the run before a job goes out.
                     from leobatch.run.webhook import serve_webhooks
 
                     host, port = self.options.webhook_listen
@@ -119,6 +115,11 @@ class _Engine(Submitting):
                     )
                     self.webhooks = True
                     self.emit(Event("webhooks", data={"listen": f"{host}:{bound}"}))
+                await self._recover()
+                tg.start_soon(self._watch_stop, stop)
+                tg.start_soon(self._submitter)
+                tg.start_soon(self._tracker)
+                tg.start_soon(self._manifest_loop)
                 while not self._finished():
                     await self.changed.wait()
                     self.changed = anyio.Event()

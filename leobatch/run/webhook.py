@@ -21,6 +21,8 @@ import anyio
 import h11
 from anyio.abc import ByteStream, TaskStatus
 
+from leobatch.errors import LeobatchError
+
 __all__ = ["Callback", "authorized", "parse_callback", "serve_webhooks"]
 
 #: Larger bodies are refused: a generation row with its images is a few kilobytes.
@@ -95,7 +97,10 @@ async def serve_webhooks(
     task_status: TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve callbacks on ``host:port`` until cancelled; reports the bound port when started."""
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    try:
+        listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    except OSError as e:
+        raise LeobatchError(f"cannot receive webhooks on {host}:{port}: {e.strerror or e}") from e
     async with listener:
         bound = listener.extra(anyio.abc.SocketAttribute.local_port)
         task_status.started(bound)

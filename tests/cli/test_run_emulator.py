@@ -118,3 +118,22 @@ def test_off_a_terminal_run_needs_yes(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "not on a terminal: add --yes" in result.stderr
     assert not (tmp_path / "recipes" / "out").exists()
+
+
+def test_a_webhook_port_in_use_stops_the_run_before_any_job(tmp_path: Path) -> None:
+    """--webhook-listen on a taken port: exit 1 with the reason, no traceback, nothing rendered."""
+    import socket
+
+    shutil.copytree(RECIPES, tmp_path / "recipes", ignore=shutil.ignore_patterns("out"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _run(
+            tmp_path / "recipes" / "quickstart.yaml", "--webhook-listen", f"127.0.0.1:{port}"
+        )
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert f"cannot receive webhooks on 127.0.0.1:{port}" in err.decode()
+    assert b"Traceback" not in err
+    assert b"complete" not in out
