@@ -106,7 +106,7 @@ class _Engine(Submitting):
             async with anyio.create_task_group() as tg:
                 self.tg = tg
                 if self.options.webhook_listen is not None:
-                    # Listening first: a port that cannot be had stops the run before a job goes out.
+                    # Listen first: a port that cannot be had stops the run before a job goes out.
                     from leobatch.run.webhook import serve_webhooks
 
                     host, port = self.options.webhook_listen
