@@ -90,6 +90,7 @@ class EngineState:
         self.tracked: dict[str, _Tracked] = {}
         self.tracked_keys: set[str] = set()
         self.queued: set[str] = set()
+        self.sending = 0  # jobs between their journaled submitting and its outcome
         self.fresh: set[str] = set()  # jobs completed during this run (their ids are current)
         self.reserved: dict[str, int] = {}
         self.charged_this_run = 0

@@ -75,39 +75,52 @@ class Submitting(Tracking):
         attempt = 0
         while True:
             attempt += 1
+            if attempt > 1 and self.stopping:
+                # Stopping (Ctrl-C, budget): the job was proven absent; the next run sends it.
+                self._release(job)
+                return
             await self.create_limits[job.endpoint].acquire()
             await self.global_limit.acquire()
-            started_at = time.time()
-            self.journal.mark_submitting(job.key, body)
+            # From here until its outcome is journaled the job is "sending": a stopping run
+            # waits for it; a job still waiting for a rate token is simply cancelled.
+            self.sending += 1
             try:
-                created = await self.client.create(job.endpoint, body)
-            except RateLimitedError as e:
-                self.journal.mark_absent(job.key)  # a 429 created nothing
-                pause = e.retry_after_s or _backoff_s(attempt, self.rng) * self.options.time_scale
-                self.create_limits[job.endpoint].pause(pause)
-                self.emit(Event("rate-limited", job.key, job.stage, {"pause_s": pause}))
-                continue
-            except TransientError as e:
-                found = await self._reconcile(job, body, started_at)
-                if found is None:
-                    self.journal.mark_absent(job.key)
-                    self.emit(Event("retry", job.key, job.stage, {"reason": str(e)}))
-                    await anyio.sleep(_backoff_s(attempt, self.rng) * self.options.time_scale)
+                started_at = time.time()
+                self.journal.mark_submitting(job.key, body)
+                try:
+                    created = await self.client.create(job.endpoint, body)
+                except RateLimitedError as e:
+                    self.journal.mark_absent(job.key)  # a 429 created nothing
+                    pause = (
+                        e.retry_after_s or _backoff_s(attempt, self.rng) * self.options.time_scale
+                    )
+                    self.create_limits[job.endpoint].pause(pause)
+                    self.emit(Event("rate-limited", job.key, job.stage, {"pause_s": pause}))
                     continue
-                created = found
-                self.emit(Event("adopted", job.key, job.stage, {"remote_id": found.id}))
-            except InsufficientCreditsError as e:
-                self.journal.mark_absent(job.key)
-                self._release(job)
-                self._stop(f"insufficient credits: {e}")
-                return
-            except (ApiValidationError, ModerationError, NotFoundError) as e:
-                # Refused: nothing was created or charged, and asking again cannot help.
-                self.journal.mark_failed(job.key, str(e), final=True)
-                self._release(job)
-                self._fail(job, str(e), final=True)
-                return
-            break
+                except TransientError as e:
+                    found = await self._reconcile(job, body, started_at)
+                    if found is None:
+                        self.journal.mark_absent(job.key)
+                        self.emit(Event("retry", job.key, job.stage, {"reason": str(e)}))
+                        await anyio.sleep(_backoff_s(attempt, self.rng) * self.options.time_scale)
+                        continue
+                    created = found
+                    self.emit(Event("adopted", job.key, job.stage, {"remote_id": found.id}))
+                except InsufficientCreditsError as e:
+                    self.journal.mark_absent(job.key)
+                    self._release(job)
+                    self._stop(f"insufficient credits: {e}")
+                    return
+                except (ApiValidationError, ModerationError, NotFoundError) as e:
+                    # Refused: nothing was created or charged, and asking again cannot help.
+                    self.journal.mark_failed(job.key, str(e), final=True)
+                    self._release(job)
+                    self._fail(job, str(e), final=True)
+                    return
+                break
+            finally:
+                self.sending -= 1
+                self._poke()
         self.journal.mark_submitted(job.key, created.id, created.credits)
         self.reserved.pop(job.key, None)
         self.charged_this_run += created.credits or 0

@@ -147,7 +147,7 @@ class _Engine(Submitting):
         if self.downloads_pending or self.tracked:
             return False
         if self.stopping:
-            return self.inflight.borrowed_tokens == 0
+            return self.sending == 0
         return len(self.terminal) == len(self.jobs)
 
     async def _watch_stop(self, stop: anyio.Event) -> None:

@@ -313,3 +313,36 @@ async def test_running_out_of_credits_mid_run_stops_cleanly_and_resumes(
     again = await _run(priced, emulator)
     assert (again.complete, again.failed) == (40, 0)
     assert emulator.stats()["duplicate_creates"] == 0
+
+
+async def test_a_stop_does_not_wait_for_jobs_that_wait_for_rate_tokens(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorHandle]
+) -> None:
+    """One create a minute allowed: after a 429 (Retry-After ~60 s) a stop ends the run at once;
+    the jobs that were only waiting for a rate token stay planned for the next run."""
+    from leobatch.emulator.config import DURATIONS_S
+
+    emu = make_emulator(
+        time_scale=1.0,
+        slots=1,
+        creates_per_slot_per_minute=1,
+        durations_s=dict.fromkeys(DURATIONS_S, 0.05),
+    )
+    priced = await _price(_recipe(tmp_path, PIPELINE.split("  clean:")[0]), emu)
+    stop = anyio.Event()
+
+    def sink(event: Event) -> None:
+        if event.type == "rate-limited":
+            stop.set()
+
+    async with LeonardoClient(emu.api_key, emu.base_url) as client:
+        with Journal.open(priced.plan.output_dir) as journal:
+            with anyio.fail_after(20):
+                result = await run_plan(
+                    priced, client, journal, options=RunOptions(), on_event=sink, stop=stop
+                )
+            assert not journal.in_state("submitting", "submitted")
+            planned = len(journal.in_state("planned"))
+    assert result.interrupted
+    assert result.complete + planned == 6 and planned >= 4
+    assert emu.stats()["too_many_requests"] >= 1
