@@ -22,6 +22,10 @@ __all__ = ["StageFields"]
 Report = Callable[[KeyPath, str], None]
 
 
+#: Text fields that get a stand-in value when their template fails (see ``StageFields.build``).
+_TEXT_FIELDS = frozenset({"prompt", "negative_prompt", "instructions"})
+
+
 class _Failed(Exception):
     pass
 
@@ -51,29 +55,32 @@ class StageFields:
     ) -> tuple[BuiltRequest, Any] | None:
         """The built request and the rendered prompt, or None after reporting problems."""
         base: KeyPath = ("stages", self.stage.name)
-        failed = False
+        # Fields whose template failed are left out, and the request is still checked, so that
+        # one bad template does not hide the other mistakes; problems about a left-out field
+        # (e.g. "prompt is required") are not reported twice.
+        failed: list[tuple[str | int, ...]] = []
         fields: dict[str, Any] = {}
         for name, value in self.others.items():
             try:
                 fields[name] = self._value("o", name, value, (*base, name), context, report)
             except _Failed:
-                failed = True
+                failed.append((name,))
+                if name in _TEXT_FIELDS:  # keep "needs a prompt" from echoing the failure
+                    fields[name] = "x"
         params: dict[str, Any] = {}
         for name, value in self.defaults.items():
             try:
                 where = ("defaults", self.stage.kind, name)
                 params[name] = self._value("d", name, value, where, context, report)
             except _Failed:
-                failed = True
+                failed.append(("params", name))
         for name, value in self.params.items():
             try:
                 params[name] = self._value(
                     "p", name, value, (*base, "params", name), context, report
                 )
             except _Failed:
-                failed = True
-        if failed:
-            return None
+                failed.append(("params", name))
         if self.has_params:
             fields["params"] = params
         result = build_request(
@@ -84,9 +91,10 @@ class StageFields:
             recipe_dir=self.recipe.folder,
         )
         if isinstance(result, BuiltRequest):
-            return result, fields.get("prompt")
+            return None if failed else (result, fields.get("prompt"))
         for field_problem in result:
-            report(self._where(field_problem.path), field_problem.message)
+            if not any(field_problem.path[: len(f)] == f for f in failed):
+                report(self._where(field_problem.path), field_problem.message)
         return None
 
     def _where(self, path: tuple[str | int, ...]) -> KeyPath:

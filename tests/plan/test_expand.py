@@ -396,3 +396,20 @@ def test_stage_exclude_may_name_upstream_axes(tmp_path: Path) -> None:
     )
     big = [(j.matrix["colour"], j.matrix["mult"]) for j in plan.jobs if j.stage == "big"]
     assert big == [("red", 1.5), ("red", 2.0), ("blue", 1.5)]
+
+
+def test_a_bad_template_does_not_hide_the_other_mistakes(tmp_path: Path) -> None:
+    """An undefined variable in the prompt, an unknown model and a misspelt field: all three."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "version: 1\nstages:\n  hero:\n    kind: image\n    model: phoenix-1.1\n"
+        "    prompt: 'a mug {{ colour }}'\n    params: {negativePrompt: blurry}\n"
+    )
+    with pytest.raises(RecipeError) as caught:
+        expand_plan(load_recipe(recipe))
+    messages = [p.message for p in caught.value.problems]
+    assert len(messages) == 3, messages
+    assert any("'colour' is undefined" in m for m in messages)
+    assert any("unknown model 'phoenix-1.1'" in m for m in messages)
+    assert any("unknown request field 'negativePrompt'" in m for m in messages)
+    assert not any("needs a prompt" in m for m in messages)
