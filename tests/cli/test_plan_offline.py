@@ -3,26 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from leobatch import expand_plan, load_recipe
 from leobatch.pricing.offline import price_offline
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def leobatch(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m leobatch ARGS`` (stdout is a pipe: plain output)."""
-    return subprocess.run(
-        [sys.executable, "-m", "leobatch", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+from tests.cli.support import REPO, leobatch
 
 
 def test_json_is_exactly_the_design_object() -> None:

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.cli.support import REPO, leobatch
+
 INVALID = REPO / "tests" / "recipe" / "fixtures" / "invalid"
-
-
-def leobatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m leobatch ARGS`` in ``cwd``."""
-    return subprocess.run(
-        [sys.executable, "-m", "leobatch", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_valid_recipe_prints_ok_with_counts() -> None:

@@ -3,23 +3,12 @@
 from __future__ import annotations
 
 import io
-import time
-from typing import Any
 
 import httpx
 from PIL import Image
 
 from tests.conftest import EmulatorHandle
-
-
-def _wait_complete(client: httpx.Client, url: str, key: str, timeout_s: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        body = client.get(url).json()[key]
-        row = body[0] if isinstance(body, list) else body
-        if row["status"] != "PENDING" or time.monotonic() > deadline:
-            return row
-        time.sleep(0.02)
+from tests.emulator.support import wait_done
 
 
 def test_me_reports_account(emulator: EmulatorHandle) -> None:
@@ -39,7 +28,7 @@ def test_generation_completes_with_decodable_images(emulator: EmulatorHandle) ->
         gen_id = created["sdGenerationJob"]["generationId"]
         first = client.get(f"{emulator.base_url}/generations/{gen_id}").json()["generations_by_pk"]
         assert (first["status"], first["generated_images"]) == ("PENDING", [])
-        done = _wait_complete(client, f"{emulator.base_url}/generations/{gen_id}",
+        done = wait_done(client, f"{emulator.base_url}/generations/{gen_id}",
                               "generations_by_pk")  # fmt: skip
         assert done["status"] == "COMPLETE"
         urls = [image["url"] for image in done["generated_images"]]
@@ -68,7 +57,7 @@ def test_cdn_paths_and_distinct_colours(emulator: EmulatorHandle) -> None:
                                   json={"prompt": prompt, "num_images": 1, "width": 256,
                                         "height": 256})  # fmt: skip
             gen_id = created.json()["sdGenerationJob"]["generationId"]
-            done = _wait_complete(client, f"{emulator.base_url}/generations/{gen_id}",
+            done = wait_done(client, f"{emulator.base_url}/generations/{gen_id}",
                                   "generations_by_pk")  # fmt: skip
             url = done["generated_images"][0]["url"]
             prefix = f"{emulator.origin}/cdn/users/{uid}/generations/{gen_id}/"
