@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -26,6 +28,14 @@ def _uuid(value: str | None) -> str | None:
         except ValueError as e:
             raise click.BadParameter("must be a UUID, like the real API keys") from e
     return value
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fraction(flag: str, help_text: str) -> Callable[[F], F]:
+    """A fault-rate option: a fraction in 0..1, default 0 (no fault)."""
+    return click.option(flag, type=click.FloatRange(0, 1), default=0.0, help=help_text)
 
 
 @click.command(epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,48 +66,13 @@ def _uuid(value: str | None) -> str | None:
 )
 @click.option("--webhook-url", default=None, help="POST image_generation.complete here.")
 @click.option("--webhook-key", default=None, help="Bearer key sent with each webhook.")
-@click.option(
-    "--fail-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of jobs that end FAILED (refunded).",
-)
-@click.option(
-    "--error-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of creates answered 500 before anything is created.",
-)
-@click.option(
-    "--ghost-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of creates that succeed and are charged but answer 500.",
-)
-@click.option(
-    "--drop-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of API requests whose connection closes before the reply.",
-)
-@click.option(
-    "--truncate-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of CDN downloads cut short.",
-)
-@click.option(
-    "--slow-rate",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of CDN downloads trickled out over 5 s (scaled).",
-)
-@click.option(
-    "--storm",
-    type=click.FloatRange(0, 1),
-    default=0.0,
-    help="Fraction of every 10 s (scaled) during which every API request gets 429.",
-)
+@_fraction("--fail-rate", "Fraction of jobs that end FAILED (refunded).")
+@_fraction("--error-rate", "Fraction of creates answered 500 before anything is created.")
+@_fraction("--ghost-rate", "Fraction of creates that succeed and are charged but answer 500.")
+@_fraction("--drop-rate", "Fraction of API requests whose connection closes before the reply.")
+@_fraction("--truncate-rate", "Fraction of CDN downloads cut short.")
+@_fraction("--slow-rate", "Fraction of CDN downloads trickled out over 5 s (scaled).")
+@_fraction("--storm", "Fraction of every 10 s (scaled) during which every API request gets 429.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for faults and timing.")
 @click.option(
     "--requests-per-minute",
