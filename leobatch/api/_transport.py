@@ -16,6 +16,7 @@ import httpx
 
 from leobatch.api._backoff import RetryPolicy, delay_s
 from leobatch.api._translate import error_from_response, error_from_transport
+from leobatch.api.http11 import async_client
 from leobatch.errors import RateLimitedError, TransientError
 
 __all__ = ["Transport"]
@@ -42,16 +43,11 @@ class Transport:
         self.base_url = base_url
         self.retry = retry
         self._rng = rng
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s),
-            transport=transport,
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                # Few idle connections: httpcore checks each one on every request.
-                max_keepalive_connections=min(4, max_connections),
-            ),
+        self._http = async_client(
+            timeout=timeout_s,
+            max_connections=max_connections,
             headers={"Accept": "application/json"},
-            follow_redirects=False,
+            transport=transport,
         )
 
     def __repr__(self) -> str:

@@ -17,9 +17,9 @@ from collections import defaultdict
 from typing import Any
 
 import anyio
-import httpx
 
 from leobatch.api.client import LeonardoClient
+from leobatch.api.http11 import async_client
 from leobatch.plan.jobs import Job
 from leobatch.pricing.priced import PricedPlan
 from leobatch.run._submit import Submitting
@@ -70,11 +70,7 @@ class _Engine(Submitting):
         self.global_limit = RateLimiter(global_rate, time_scale=scale)
         self.downloads = anyio.CapacityLimiter(self.options.download_concurrency)
         conns = self.options.download_concurrency
-        self.http = httpx.AsyncClient(
-            timeout=60.0,
-            follow_redirects=True,
-            limits=httpx.Limits(max_connections=conns, max_keepalive_connections=min(4, conns)),
-        )
+        self.http = async_client(timeout=60.0, max_connections=conns, follow_redirects=True)
         self.emit(
             Event(
                 "start",
