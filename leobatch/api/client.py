@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -196,6 +196,24 @@ class LeonardoClient:
             f"/generations/user/{_seg(user_id)}", params={"offset": offset, "limit": limit}
         )
         return tuple(parse_generation(as_map(g)) for g in as_list(data.get("generations")))
+
+    async def find_generations(
+        self, user_id: str, ids: Container[str], *, offset: int = 0, limit: int = 50
+    ) -> tuple[tuple[Generation, ...], int]:
+        """The generations in ``ids`` on one page of the user's listing, and the page's size.
+
+        Only those are parsed: a status poll reads a page of mostly settled generations.
+        """
+        data = await self._get(
+            f"/generations/user/{_seg(user_id)}", params={"offset": offset, "limit": limit}
+        )
+        rows = as_list(data.get("generations"))
+        wanted = tuple(
+            parse_generation(row)
+            for row in rows
+            if isinstance(row, Mapping) and row.get("id") in ids
+        )
+        return wanted, len(rows)
 
     async def get_variation(self, variation_id: str) -> Variation | None:
         """A variation job (``GET /variations/{id}``), or ``None`` if unknown."""

@@ -57,6 +57,4 @@ class Downloading(EngineState):
 
     def _current(self, job: Job, idx: int, url: str) -> bool:
         """Whether output ``idx`` of a complete ``job`` is still the one at ``url``."""
-        if self.journal.job(job.key).status != "complete":
-            return False
-        return any(o.index == idx and o.url == url for o in self.journal.outputs(job.key))
+        return self.journal.output_at(job.key, idx, url)

@@ -20,6 +20,7 @@ from leobatch.run.journal_records import (
     AttemptState,
     GroupSummary,
     JobState,
+    NewOutput,
     OutputState,
     Status,
     Summary,
@@ -106,18 +107,47 @@ class JournalBase:
         then apply ``attempt`` to its current attempt and ``job`` to its row (each a SET clause
         and its values). The job's ``updated_at`` and ``credits_charged`` follow."""
         with self._tx() as conn:
-            _, number = self._expect(key, allowed, action)
-            if attempt is not None:
-                conn.execute(
-                    f"UPDATE attempts SET {attempt[0]} WHERE job_key = ? AND attempt = ?",
-                    (*attempt[1], key, number),
-                )
-            sets, values = job if job is not None else ("", ())
+            self._apply(conn, key, allowed, action, now, attempt=attempt, job=job)
+
+    def _apply(
+        self,
+        conn: sqlite3.Connection,
+        key: str,
+        allowed: tuple[Status, ...],
+        action: str,
+        now: float,
+        *,
+        attempt: tuple[str, tuple[Any, ...]] | None,
+        job: tuple[str, tuple[Any, ...]] | None,
+    ) -> None:
+        """:meth:`_move` inside the caller's transaction."""
+        _, number = self._expect(key, allowed, action)
+        if attempt is not None:
             conn.execute(
-                f"UPDATE jobs SET {sets}{', ' if sets else ''}updated_at = ?, "
-                f"credits_charged = {_CHARGED} WHERE key = ?",
-                (*values, now, key, key),
+                f"UPDATE attempts SET {attempt[0]} WHERE job_key = ? AND attempt = ?",
+                (*attempt[1], key, number),
             )
+        sets, values = job if job is not None else ("", ())
+        conn.execute(
+            f"UPDATE jobs SET {sets}{', ' if sets else ''}updated_at = ?, "
+            f"credits_charged = {_CHARGED} WHERE key = ?",
+            (*values, now, key, key),
+        )
+
+    @staticmethod
+    def _put_output(conn: sqlite3.Connection, key: str, o: NewOutput) -> None:
+        """Insert or update one output row (the caller holds the transaction)."""
+        conn.execute(
+            "INSERT INTO outputs (job_key, idx, remote_id, url, path, media_type, nsfw) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_key, idx) DO UPDATE SET "
+            "sha256 = CASE WHEN remote_id IS excluded.remote_id THEN sha256 END, "
+            "bytes = CASE WHEN remote_id IS excluded.remote_id THEN bytes END, "
+            "downloaded_at = CASE WHEN remote_id IS excluded.remote_id THEN downloaded_at END, "
+            "remote_id = excluded.remote_id, url = excluded.url, path = excluded.path, "
+            "media_type = CASE WHEN remote_id IS excluded.remote_id AND sha256 IS NOT NULL "
+            "THEN media_type ELSE excluded.media_type END, nsfw = excluded.nsfw",
+            (key, o.index, o.remote_id, o.url, o.path, o.media_type, int(o.nsfw)),
+        )
 
     def __contains__(self, key: object) -> bool:
         return self._scalar("SELECT 1 FROM jobs WHERE key = ?", (key,)) is not None
@@ -175,6 +205,17 @@ class JournalBase:
         """Every submission attempt of a job, oldest first."""
         sql = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE job_key = ? ORDER BY attempt"
         return tuple(map(_attempt, self._query(sql, (key,))))
+
+    def output_at(self, key: str, index: int, url: str) -> bool:
+        """Whether ``key`` is complete and its output ``index`` is (still) the one at ``url``."""
+        return (
+            self._scalar(
+                "SELECT 1 FROM outputs JOIN jobs ON jobs.key = outputs.job_key "
+                "WHERE job_key = ? AND idx = ? AND url = ? AND jobs.status = 'complete'",
+                (key, index, url),
+            )
+            is not None
+        )
 
     def outputs(self, key: str) -> tuple[OutputState, ...]:
         """The recorded outputs of a job, by index."""

@@ -16,6 +16,7 @@ from leobatch.run._state import (
     _Tracked,
 )
 from leobatch.run.events import Event
+from leobatch.run.journal import NewOutput
 from leobatch.run.webhook import Callback
 
 
@@ -57,15 +58,19 @@ class Tracking(Downloading):
             return
         seen: set[str] = set()
         offset = 0
-        limit = 50
+        # The listing is newest first and the jobs in flight are among the newest: a page a
+        # little longer than their number usually holds them all (a next page is read if not).
+        limit = min(50, len(pending) + 10)
         for _page in range(4):
             await self.global_limit.acquire()
-            page = await self.client.list_generations(self.user_id, offset=offset, limit=limit)
-            for gen in page:
-                if gen.id in pending:
+            found, size = await self.client.find_generations(
+                self.user_id, pending, offset=offset, limit=limit
+            )
+            for gen in found:
+                if gen.id in pending and gen.id not in seen:
                     seen.add(gen.id)
                     await self._observe_generation(pending[gen.id], gen)
-            if len(seen) == len(pending) or len(page) < limit:
+            if len(seen) == len(pending) or size < limit:
                 break
             offset += limit
         # Stragglers the listing did not show (older than the pages read): ask one by one.
@@ -150,18 +155,18 @@ class Tracking(Downloading):
     async def _completed(self, tracked: _Tracked, outputs: list[tuple[str, str, bool]]) -> None:
         job = tracked.job
         self.durations[job.kind].append(anyio.current_time() - tracked.submitted_at)
-        for idx, (remote_id, url, nsfw) in enumerate(outputs):
-            path = job.paths[idx] if idx < len(job.paths) else f"{job.stage}/{job.key[:12]}-{idx}"
-            self.journal.record_output(
-                job.key,
+        records = [
+            NewOutput(
                 idx,
-                remote_id=remote_id,
-                url=url,
-                path=path,
-                media_type=_media_type(job, url),
-                nsfw=nsfw,
+                remote_id,
+                url,
+                job.paths[idx] if idx < len(job.paths) else f"{job.stage}/{job.key[:12]}-{idx}",
+                _media_type(job, url),
+                nsfw,
             )
-        self.journal.mark_complete(job.key)
+            for idx, (remote_id, url, nsfw) in enumerate(outputs)
+        ]
+        self.journal.mark_complete(job.key, records)
         self.fresh.add(job.key)
         del self.tracked[tracked.remote_id]
         self.tracked_keys.discard(job.key)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -55,6 +55,7 @@ from leobatch.run.journal_records import (
     AttemptState,
     GroupSummary,
     JobState,
+    NewOutput,
     OutputState,
     Status,
     Summary,
@@ -66,6 +67,7 @@ __all__ = [
     "GroupSummary",
     "JobState",
     "Journal",
+    "NewOutput",
     "OutputState",
     "Status",
     "Summary",
@@ -277,17 +279,21 @@ class Journal(JournalBase):
             job=("status = 'planned'", ()),
         )
 
-    def mark_complete(self, key: str) -> None:
-        """The API reported the submitted job done (its outputs go to :meth:`record_output`)."""
+    def mark_complete(self, key: str, outputs: Sequence[NewOutput] = ()) -> None:
+        """The API reported the submitted job done, with ``outputs`` (one transaction)."""
         now = self._clock()
-        self._move(
-            key,
-            ("submitted",),
-            "mark complete",
-            now,
-            attempt=("status = 'complete', ended_at = ?", (now,)),
-            job=("status = 'complete', error = NULL, completed_at = ?", (now,)),
-        )
+        with self._tx() as conn:
+            self._apply(
+                conn,
+                key,
+                ("submitted",),
+                "mark complete",
+                now,
+                attempt=("status = 'complete', ended_at = ?", (now,)),
+                job=("status = 'complete', error = NULL, completed_at = ?", (now,)),
+            )
+            for output in outputs:
+                self._put_output(conn, key, output)
 
     def mark_failed(self, key: str, error: str, *, final: bool, refunded: bool = False) -> None:
         """The attempt failed (remote FAILED, or the request was refused).
@@ -360,19 +366,10 @@ class Journal(JournalBase):
         Recording it again with the same remote id keeps its download; a different remote id (a
         resubmitted job) forgets the old download.
         """
+        output = NewOutput(index, remote_id, url, path, media_type, nsfw)
         with self._tx() as conn:
             self._expect(key, STATUSES, "record an output of")
-            conn.execute(
-                "INSERT INTO outputs (job_key, idx, remote_id, url, path, media_type, nsfw) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_key, idx) DO UPDATE SET "
-                "sha256 = CASE WHEN remote_id IS excluded.remote_id THEN sha256 END, "
-                "bytes = CASE WHEN remote_id IS excluded.remote_id THEN bytes END, "
-                "downloaded_at = CASE WHEN remote_id IS excluded.remote_id THEN downloaded_at END, "
-                "remote_id = excluded.remote_id, url = excluded.url, path = excluded.path, "
-                "media_type = CASE WHEN remote_id IS excluded.remote_id AND sha256 IS NOT NULL "
-                "THEN media_type ELSE excluded.media_type END, nsfw = excluded.nsfw",
-                (key, index, remote_id, url, path, media_type, int(nsfw)),
-            )
+            self._put_output(conn, key, output)
 
     def record_download(
         self, key: str, index: int, *, sha256: str, size: int, media_type: str | None = None

@@ -12,6 +12,7 @@ __all__ = [
     "AttemptState",
     "GroupSummary",
     "JobState",
+    "NewOutput",
     "OutputState",
     "Status",
     "Summary",
@@ -108,6 +109,18 @@ class JobState:
         if self.request_json is None:
             return None
         return cast("dict[str, Any]", json.loads(self.request_json))
+
+
+@dataclass(frozen=True, slots=True)
+class NewOutput:
+    """An output the API reported for a job: where it is remotely and where it goes locally."""
+
+    index: int
+    remote_id: str | None
+    url: str | None
+    path: str
+    media_type: str | None
+    nsfw: bool = False
 
 
 @dataclass(frozen=True, slots=True)

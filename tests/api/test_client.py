@@ -87,6 +87,21 @@ async def test_listing_is_newest_first_and_paged(emulated: Emulated) -> None:
     assert [g.id for g in first + rest] == ids[::-1]
 
 
+async def test_find_generations_parses_only_the_wanted_ids(emulated: Emulated) -> None:
+    """A status poll gets the wanted generations of a page and the page's size."""
+    async with emulated() as (client, state):
+        ids = [
+            (await client.create("/generations", {"prompt": f"p{i}", "num_images": 1})).id
+            for i in range(3)
+        ]
+        user = state.config.user_id
+        found, size = await client.find_generations(user, {ids[0], "unknown"}, limit=2)
+        older, rest = await client.find_generations(user, {ids[0]}, offset=2, limit=2)
+    assert (found, size) == ((), 2)  # the oldest is not on the first page of two
+    assert ([g.id for g in older], rest) == ([ids[0]], 1)
+    assert older[0].prompt == "p0"
+
+
 async def test_variation_of_a_generated_image(emulated: Emulated) -> None:
     """nobg on a generated image is polled at /variations/{id} and shows under its parent."""
     async with emulated() as (client, _):

@@ -17,7 +17,7 @@ import pytest
 
 from leobatch.errors import JournalError, LockedError
 from leobatch.plan.jobs import Job
-from leobatch.run.journal import Journal
+from leobatch.run.journal import Journal, NewOutput
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -196,6 +196,26 @@ def test_final_failure_is_terminal_until_reopened(journal: Journal) -> None:
         journal.mark_submitting(K2, {})
     journal.reopen(K2)
     assert (journal.job(K2).status, journal.job(K2).failures) == ("planned", 0)
+
+
+def test_complete_with_outputs_is_one_step(journal: Journal) -> None:
+    """mark_complete records the outputs with the status; refused, it records neither."""
+    first = NewOutput(0, "img-1", "http://cdn/1.png", "hero/1-0.png", "image/png")
+    with pytest.raises(JournalError, match="must be submitted"):
+        journal.mark_complete(K1, [first])
+    assert journal.outputs(K1) == ()
+    journal.mark_submitting(K1, {})
+    journal.mark_submitted(K1, "gen-1", 5)
+    journal.mark_complete(K1, [first])
+    assert journal.job(K1).status == "complete"
+    assert [(o.index, o.url, o.path) for o in journal.outputs(K1)] == [
+        (0, "http://cdn/1.png", "hero/1-0.png")
+    ]
+    assert journal.output_at(K1, 0, "http://cdn/1.png")
+    assert not journal.output_at(K1, 0, "http://cdn/other.png")
+    assert not journal.output_at(K1, 1, "http://cdn/1.png")
+    journal.mark_lost(K1, "deleted remotely")
+    assert not journal.output_at(K1, 0, "http://cdn/1.png")
 
 
 def test_outputs_and_downloads(journal: Journal) -> None:
