@@ -76,7 +76,6 @@ async def download(
         kept = await anyio.to_thread.run_sync(_check_existing, dest, media, expected_sha256)
         if kept is not None:
             return kept
-    dest.parent.mkdir(parents=True, exist_ok=True)
     where = url.split("?", 1)[0]
     reason = "no attempt made"
     for attempt in range(1, attempts + 1):
@@ -106,8 +105,9 @@ async def _fetch_once(
             raise ApiError(
                 f"download refused: HTTP {response.status_code}", status=response.status_code
             )
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        fd, name = _temp_file(dest)
         tmp = Path(name)
+        placed = False
         try:
             digest = hashlib.sha256()
             received = 0
@@ -127,13 +127,23 @@ async def _fetch_once(
                 media_type = _verify_image(io.BytesIO(b"".join(kept)))
             else:
                 media_type = await anyio.to_thread.run_sync(_verify, tmp, media)
-            size = tmp.stat().st_size
             tmp.replace(dest)
+            placed = True
         finally:
-            tmp.unlink(missing_ok=True)
+            if not placed:
+                tmp.unlink(missing_ok=True)
     finally:
         await response.aclose()
-    return Downloaded(sha256=sha256, bytes=size, media_type=media_type)
+    return Downloaded(sha256=sha256, bytes=received, media_type=media_type)
+
+
+def _temp_file(dest: Path) -> tuple[int, str]:
+    """A new temporary file beside ``dest`` (directories made on first need), open to write."""
+    try:
+        return tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    except FileNotFoundError:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
 
 
 def _check_length(response: httpx.Response, received: int) -> None:
