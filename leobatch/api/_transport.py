@@ -63,7 +63,8 @@ class Transport:
         """One request; a non-2xx answer or a transport failure raised as an ApiError."""
         headers = self._auth if auth else None
         try:
-            response = await self._http.request(method, url, headers=headers, **kw)
+            request = self._http.build_request(method, url, headers=headers, **kw)
+            response = await self._http.dispatch(request)
         except httpx.HTTPError as e:
             where = httpx.URL(url).netloc.decode("ascii", "replace")
             error = error_from_transport(f"{what} ({where})", e, self._key)

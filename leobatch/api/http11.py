@@ -27,7 +27,7 @@ import anyio.abc
 import h11
 import httpx
 
-__all__ = ["Http11Transport", "async_client"]
+__all__ = ["Http11Transport", "LeanClient", "async_client", "send"]
 
 _RECEIVE = 65536
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
@@ -42,22 +42,62 @@ def async_client(
     headers: Mapping[str, str] | None = None,
     follow_redirects: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` on :class:`Http11Transport` (or on ``transport`` if given).
+) -> LeanClient:
+    """A :class:`LeanClient` on :class:`Http11Transport` (or on ``transport`` if given).
 
     With a proxy configured in the environment the client keeps httpx's own transport, which
     speaks to proxies.
     """
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=None)
+    lean = None
     if transport is None and not _proxy_configured():
-        transport = Http11Transport(max_connections=max_connections)
-    return httpx.AsyncClient(
+        lean = transport = Http11Transport(max_connections=max_connections)
+    return LeanClient(
+        lean,
         timeout=httpx.Timeout(timeout),
         transport=transport,
-        limits=limits,
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=None),
         headers=headers,
         follow_redirects=follow_redirects,
     )
+
+
+class LeanClient(httpx.AsyncClient):
+    """An ``httpx.AsyncClient`` with :meth:`dispatch`: ``send`` without the per-request work a
+    run does not use (auth flows, the cookie jar, event hooks, redirect bookkeeping), which
+    costs about 0.1 ms of CPU per request. Everything else is plain httpx."""
+
+    def __init__(self, lean: Http11Transport | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._lean = lean
+
+    async def dispatch(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
+        """The response to ``request`` (built with :meth:`build_request`), read unless
+        ``stream``. A redirect answering a GET is asked again through :meth:`send`, which
+        follows it (one extra request, for what the API's CDN never does)."""
+        lean = self._lean
+        if lean is None or self.is_closed:
+            return await self.send(request, stream=stream)
+        response = await lean.handle_async_request(request)
+        response.request = request
+        if response.is_redirect and self.follow_redirects and request.method in ("GET", "HEAD"):
+            await response.aclose()
+            return await self.send(request, stream=stream)
+        if not stream:
+            try:
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
+
+
+async def send(
+    client: httpx.AsyncClient, request: httpx.Request, *, stream: bool = False
+) -> httpx.Response:
+    """``client.dispatch`` for a :class:`LeanClient`, ``client.send`` for any other client."""
+    if isinstance(client, LeanClient):
+        return await client.dispatch(request, stream=stream)
+    return await client.send(request, stream=stream)
 
 
 def _proxy_configured() -> bool:
@@ -99,8 +139,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
         origin = _origin(request.url)
         if self._open is None:
             self._open = anyio.Semaphore(self._max_connections)
-        with _mapped(request, "pool"):
-            with anyio.fail_after(timeouts.get("pool")):
+        try:
+            self._open.acquire_nowait()
+        except anyio.WouldBlock:
+            with _mapped(request, "pool"), anyio.fail_after(timeouts.get("pool")):
                 await self._open.acquire()
         try:
             while True:
@@ -232,7 +274,7 @@ class _Connection:
             with anyio.fail_after(timeout):
                 if isinstance(request.stream, httpx.ByteStream):
                     # the whole request in one write: one syscall, one segment
-                    body = request.content
+                    body = b"".join([chunk async for chunk in request.stream])
                     if body:
                         out += self.h11.send(h11.Data(data=body)) or b""
                     out += self.h11.send(h11.EndOfMessage()) or b""

@@ -28,6 +28,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from leobatch.api.http11 import send
 from leobatch.errors import ApiError, NotFoundError, TransientError
 
 __all__ = ["Downloaded", "Media", "download"]
@@ -95,7 +96,7 @@ async def _fetch_once(
 ) -> Downloaded:
     request = client.build_request("GET", url)
     request.headers.pop("Authorization", None)
-    response = await client.send(request, stream=True)
+    response = await send(client, request, stream=True)
     try:
         if response.status_code in _RETRY_STATUSES:
             raise _Retry(f"HTTP {response.status_code}")
@@ -198,7 +199,7 @@ def _verify_image(path: Path | io.BytesIO) -> str:
             if img.format == "JPEG":
                 # Decode at 1/8 scale: every entropy-coded byte is still read (a truncated or
                 # corrupt file still fails), but the inverse DCT work shrinks 64-fold.
-                img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
+                img.draft("L", (max(1, img.width // 8), max(1, img.height // 8)))
             img.load()
             fmt = img.format
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:

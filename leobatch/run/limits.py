@@ -67,6 +67,12 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Wait for a token and take it. Callers are served in arrival order."""
+        if not self._lock.locked():
+            # Nobody waiting and a token free (the usual case): take it without yielding.
+            now = anyio.current_time()
+            if self._bucket.wait_s(now) <= 0:
+                self._bucket = self._bucket.take(now)
+                return
         async with self._lock:
             while (wait := self._bucket.wait_s(anyio.current_time())) > 0:
                 await anyio.sleep(wait)

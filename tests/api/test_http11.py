@@ -310,3 +310,25 @@ async def test_proxy_in_the_environment_keeps_httpx_transport(
     assert _proxy_configured()
     async with async_client(timeout=1, max_connections=1) as http:
         assert not isinstance(http._transport, Http11Transport)
+
+
+async def test_dispatch_follows_a_get_redirect_but_not_a_post_one() -> None:
+    """The lean client's fast path hands a GET redirect to httpx; a POST's comes back as is."""
+
+    async def moved(conn: Conn, request: h11.Request, body: bytes) -> bool:
+        if request.target == b"/old":
+            await conn.stream.send(
+                b"HTTP/1.1 302 Found\r\nLocation: /new\r\nContent-Length: 0\r\n\r\n"
+            )
+        else:
+            await conn.stream.send(ok(b"new " + request.method))
+        return True
+
+    http = async_client(timeout=5, max_connections=2, follow_redirects=True)
+    async with serve(moved) as server, http:
+        got = await http.dispatch(http.build_request("GET", server.url("/old")))
+        posted = await http.dispatch(http.build_request("POST", server.url("/old")))
+    assert (got.status_code, got.text) == (200, "new GET")
+    assert posted.status_code == 302
+    # the fast path's GET, then send()'s GET and its redirect; the POST once
+    assert [m for _, m, _ in server.requests] == ["GET", "GET", "GET", "POST"]
