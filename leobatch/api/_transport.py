@@ -22,6 +22,7 @@ from leobatch.errors import RateLimitedError, TransientError
 __all__ = ["Transport"]
 
 log = logging.getLogger("leobatch.api")
+_URL_CACHE = 64
 
 
 class Transport:
@@ -43,6 +44,7 @@ class Transport:
         self.base_url = base_url
         self.retry = retry
         self._rng = rng
+        self._urls: dict[str, httpx.URL] = {}
         self._http = async_client(
             timeout=timeout_s,
             max_connections=max_connections,
@@ -63,7 +65,7 @@ class Transport:
         """One request; a non-2xx answer or a transport failure raised as an ApiError."""
         headers = self._auth if auth else None
         try:
-            request = self._http.build_request(method, url, headers=headers, **kw)
+            request = self._http.build_request(method, self._url(url), headers=headers, **kw)
             response = await self._http.dispatch(request)
         except httpx.HTTPError as e:
             where = httpx.URL(url).netloc.decode("ascii", "replace")
@@ -77,6 +79,16 @@ class Transport:
         raise error_from_response(
             what, response.status_code, response.content, response.headers, self._key
         )
+
+    def _url(self, url: str) -> httpx.URL:
+        """``url`` parsed, from a small cache: parsing costs ~30 µs, and a run sends the same
+        create URL for every job of an endpoint."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _URL_CACHE:
+                self._urls.clear()
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
 
     async def send(
         self, method: str, url: str, what: str, *, idempotent: bool, **kw: Any
