@@ -259,8 +259,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=240)
     parser.add_argument("--slots", type=int, default=10)
     parser.add_argument("--time-scale", type=float, default=0.05)
-    parser.add_argument("--sequential-jobs", type=int, default=40,
-                        help="jobs for the sequential SDK loop (it is slow by design)")
+    parser.add_argument(
+        "--sequential-jobs",
+        type=int,
+        default=40,
+        help="jobs for the sequential SDK loop (it is slow by design)",
+    )
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per contestant; the table shows each one's median run "
                         "by CPU per job (shared machines are noisy)")  # fmt: skip
