@@ -40,28 +40,53 @@ class JournalBase:
     _lock: DirLock | None
     path: Path
 
+    _grouping = False  # see Journal.grouped
+    _open = False  # a write transaction is open (grouped writes not yet committed)
+
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, committed on exit (rolled back on error)."""
+    def _tx(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write, atomic (rolled back alone on error) and committed on exit, unless the
+        journal is grouping writes and the write is not ``durable``: then it is committed with
+        the next durable write or :meth:`flush`, whichever comes first."""
         if self._lock is None:
             raise JournalError(f"the journal {self.path} was opened read-only")
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as e:
-            raise JournalError(f"cannot write the journal {self.path}: {e}") from e
+        if not self._open:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise JournalError(f"cannot write the journal {self.path}: {e}") from e
+            self._open = True
+        self._conn.execute("SAVEPOINT write")
         try:
             yield self._conn
         except sqlite3.Error as e:
-            self._conn.execute("ROLLBACK")
+            self._undo()
             raise JournalError(f"cannot write the journal {self.path}: {e}") from e
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._undo()
             raise
+        self._conn.execute("RELEASE write")
+        if durable or not self._grouping:
+            self.flush()
+
+    def _undo(self) -> None:
+        self._conn.execute("ROLLBACK TO write")
+        self._conn.execute("RELEASE write")
+        if not self._grouping:
+            self._conn.execute("ROLLBACK")
+            self._open = False
+
+    def flush(self) -> None:
+        """Commit the writes not committed yet (grouped ones); a no-op when there are none."""
+        if not self._open:
+            return
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as e:
             self._conn.execute("ROLLBACK")
             raise JournalError(f"cannot write the journal {self.path}: {e}") from e
+        finally:
+            self._open = False
 
     def _clean(self, text: str) -> str:
         """``text``, unless it contains the API key: that is refused, never journaled."""

@@ -30,6 +30,9 @@ from leobatch.run.options import RunOptions, RunResult
 
 __all__ = ["RunOptions", "RunResult", "run_plan"]
 
+#: Grouped journal writes are committed at least this often (seconds of real time).
+_FLUSH_S = 0.2
+
 
 async def run_plan(
     priced: PricedPlan,
@@ -99,27 +102,8 @@ class _Engine(Submitting):
         )
         self.charged_before = self.journal.summary().credits_charged
         try:
-            async with anyio.create_task_group() as tg:
-                self.tg = tg
-                if self.options.webhook_listen is not None:
-                    # Listen first: a port that cannot be had stops the run before a job goes out.
-                    from leobatch.run.webhook import serve_webhooks
-
-                    host, port = self.options.webhook_listen
-                    bound = await tg.start(
-                        serve_webhooks, host, port, self.options.webhook_key, self._on_callback
-                    )
-                    self.webhooks = True
-                    self.emit(Event("webhooks", data={"listen": f"{host}:{bound}"}))
-                await self._recover()
-                tg.start_soon(self._watch_stop, stop)
-                tg.start_soon(self._submitter)
-                tg.start_soon(self._tracker)
-                tg.start_soon(self._manifest_loop)
-                while not self._finished():
-                    await self.changed.wait()
-                    self.changed = anyio.Event()
-                tg.cancel_scope.cancel()
+            with self.journal.grouped():
+                await self._run_tasks(stop)
         finally:
             self.ready_tx.close()
             self.ready_rx.close()
@@ -128,6 +112,30 @@ class _Engine(Submitting):
         result = self._result()
         self.emit(Event("finish", data=_result_data(result)))
         return result
+
+    async def _run_tasks(self, stop: anyio.Event) -> None:
+        async with anyio.create_task_group() as tg:
+            self.tg = tg
+            if self.options.webhook_listen is not None:
+                # Listen first: a port that cannot be had stops the run before a job goes out.
+                from leobatch.run.webhook import serve_webhooks
+
+                host, port = self.options.webhook_listen
+                bound = await tg.start(
+                    serve_webhooks, host, port, self.options.webhook_key, self._on_callback
+                )
+                self.webhooks = True
+                self.emit(Event("webhooks", data={"listen": f"{host}:{bound}"}))
+            await self._recover()
+            tg.start_soon(self._watch_stop, stop)
+            tg.start_soon(self._submitter)
+            tg.start_soon(self._tracker)
+            tg.start_soon(self._manifest_loop)
+            tg.start_soon(self._flush_loop)
+            while not self._finished():
+                await self.changed.wait()
+                self.changed = anyio.Event()
+            tg.cancel_scope.cancel()
 
     def _sweep_temp_files(self) -> None:
         """Remove temp files a killed run left (downloads, manifest); we hold the dir's lock."""
@@ -185,6 +193,12 @@ class _Engine(Submitting):
         for out in self.journal.outputs(job.key):
             if out.url and not self._on_disk(out.path, out.bytes if out.sha256 else None):
                 self._start_download(job, out.index, out.url, out.path, out.sha256)
+
+    async def _flush_loop(self) -> None:
+        # Grouped journal writes (all but "submitting") reach the disk within this interval.
+        while True:
+            await anyio.sleep(_FLUSH_S)
+            self.journal.flush()
 
     async def _manifest_loop(self) -> None:
         while True:

@@ -442,6 +442,60 @@ def test_transition_survives_sigkill_right_after_it_returns(tmp_path: Path) -> N
         )
 
 
+def test_grouped_writes_commit_with_the_next_submitting_or_a_flush(journal: Journal) -> None:
+    """Grouped, only *submitting* commits at once (taking earlier writes along); a refused
+    write is undone alone; flush and the end of the group commit the rest."""
+    reader = Journal.open_readonly(journal.path.parent.parent)
+    try:
+        with journal.grouped():
+            journal.mark_submitting(K1, {})
+            assert reader.job(K1).status == "submitting"
+            journal.mark_submitted(K1, "gen-1", 5)
+            with pytest.raises(JournalError, match="must be planned"):
+                journal.mark_submitting(K1, {})  # refused: undone alone
+            assert journal.job(K1).status == "submitted"  # the writer sees its own writes
+            assert reader.job(K1).status == "submitting"  # others see them once committed
+            journal.mark_submitting(K2, {})
+            assert (reader.job(K1).status, reader.job(K2).status) == ("submitted", "submitting")
+            journal.mark_submitted(K2, "gen-2", 5)
+            journal.flush()
+            assert reader.job(K2).status == "submitted"
+            journal.mark_complete(K2)
+        assert reader.job(K2).status == "complete"
+    finally:
+        reader.close()
+
+
+def test_grouped_writes_lost_to_sigkill_leave_a_consistent_prefix(tmp_path: Path) -> None:
+    """SIGKILL with grouped writes pending: the journal holds everything up to the last commit."""
+    child = spawn(
+        """
+        import os, signal, sys
+        from pathlib import Path
+        from leobatch.plan.jobs import Job
+        from leobatch.run.journal import Journal
+        j = Journal.open(Path(sys.argv[1]))
+        job = Job(key="k" * 64, stage="hero", kind="image", endpoint="/generations", body={})
+        j.ensure_jobs([job], {job.key: 7})
+        with j.grouped():
+            j.mark_submitting(job.key, {"prompt": "kept"})
+            j.mark_submitted(job.key, "gen-lost", 7)
+            os.kill(os.getpid(), signal.SIGKILL)
+        """,
+        str(tmp_path),
+    )
+    with child:
+        child.wait(timeout=30)
+    assert child.returncode == -signal.SIGKILL
+    with Journal.open(tmp_path) as j:
+        state = j.job("k" * 64)
+        assert (state.status, state.remote_id, state.request) == (
+            "submitting",
+            None,
+            {"prompt": "kept"},
+        )
+
+
 def test_ensure_jobs_handles_ten_thousand_jobs_quickly(tmp_path: Path) -> None:
     """10,000 jobs are journaled in one transaction, well under a second."""
     jobs = [make_job(n) for n in range(10_000)]
