@@ -254,6 +254,16 @@ def sdk_semaphore(n: int, slots: int, time_scale: float) -> Figures:
         return measure("sdk-semaphore", n, origin, lambda: asyncio.run(all_jobs()))
 
 
+def _calibrate_ms() -> float:
+    """CPU ms for a fixed pure-Python loop: how fast this machine is right now (shared VMs
+    vary by 25% from minute to minute), to read the CPU figures against."""
+    start = time.process_time()
+    total = 0
+    for i in range(2_000_000):
+        total += i * i
+    return 1000 * (time.process_time() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=240)
@@ -274,6 +284,7 @@ def main() -> None:
         (sdk_semaphore, args.jobs),
         (sdk_sequential, args.sequential_jobs),
     ]
+    print(f"machine speed: {_calibrate_ms():.0f} ms for a fixed pure-Python loop", flush=True)
     rows = []
     for contestant, n in contestants:
         runs = []
@@ -285,6 +296,7 @@ def main() -> None:
         median["cpu_ms/job range"] = f"{runs[0]['cpu_ms/job']}-{runs[-1]['cpu_ms/job']}"
         rows.append(median)
     print()
+    print(f"machine speed afterwards: {_calibrate_ms():.0f} ms for the same loop")
     print(f"slots={args.slots} time_scale={args.time_scale} repeat={args.repeat} (median runs)")
     columns = list(rows[0])
     widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
