@@ -414,8 +414,9 @@ def test_lock_names_the_holding_process_and_dies_with_it(tmp_path: Path) -> None
         assert j.jobs() == ()
 
 
-def test_transition_survives_sigkill_right_after_it_returns(tmp_path: Path) -> None:
-    """A process SIGKILLed right after mark_submitting returned leaves the row journaled."""
+def _state_after_sigkill(tmp_path: Path, steps: str) -> tuple[object, ...]:
+    """Run ``steps`` (using ``j`` and ``job``) in a child that then SIGKILLs itself; the job's
+    journaled (status, attempt, remote id, request) afterwards."""
     child = spawn(
         """
         import os, signal, sys
@@ -425,21 +426,24 @@ def test_transition_survives_sigkill_right_after_it_returns(tmp_path: Path) -> N
         j = Journal.open(Path(sys.argv[1]))
         job = Job(key="k" * 64, stage="hero", kind="image", endpoint="/generations", body={})
         j.ensure_jobs([job], {job.key: 7})
-        j.mark_submitting(job.key, {"prompt": "survive"})
+        exec(sys.argv[2])
         os.kill(os.getpid(), signal.SIGKILL)
         """,
         str(tmp_path),
+        textwrap.dedent(steps),
     )
     with child:
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
     with Journal.open(tmp_path) as j:
         state = j.job("k" * 64)
-        assert (state.status, state.attempt, state.request) == (
-            "submitting",
-            1,
-            {"prompt": "survive"},
-        )
+        return (state.status, state.attempt, state.remote_id, state.request)
+
+
+def test_transition_survives_sigkill_right_after_it_returns(tmp_path: Path) -> None:
+    """A process SIGKILLed right after mark_submitting returned leaves the row journaled."""
+    steps = 'j.mark_submitting(job.key, {"prompt": "survive"})'
+    assert _state_after_sigkill(tmp_path, steps) == ("submitting", 1, None, {"prompt": "survive"})
 
 
 def test_grouped_writes_commit_with_the_next_submitting_or_a_flush(journal: Journal) -> None:
@@ -468,32 +472,13 @@ def test_grouped_writes_commit_with_the_next_submitting_or_a_flush(journal: Jour
 
 def test_grouped_writes_lost_to_sigkill_leave_a_consistent_prefix(tmp_path: Path) -> None:
     """SIGKILL with grouped writes pending: the journal holds everything up to the last commit."""
-    child = spawn(
-        """
-        import os, signal, sys
-        from pathlib import Path
-        from leobatch.plan.jobs import Job
-        from leobatch.run.journal import Journal
-        j = Journal.open(Path(sys.argv[1]))
-        job = Job(key="k" * 64, stage="hero", kind="image", endpoint="/generations", body={})
-        j.ensure_jobs([job], {job.key: 7})
+    steps = """
         with j.grouped():
             j.mark_submitting(job.key, {"prompt": "kept"})
             j.mark_submitted(job.key, "gen-lost", 7)
             os.kill(os.getpid(), signal.SIGKILL)
-        """,
-        str(tmp_path),
-    )
-    with child:
-        child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
-    with Journal.open(tmp_path) as j:
-        state = j.job("k" * 64)
-        assert (state.status, state.remote_id, state.request) == (
-            "submitting",
-            None,
-            {"prompt": "kept"},
-        )
+        """
+    assert _state_after_sigkill(tmp_path, steps) == ("submitting", 1, None, {"prompt": "kept"})
 
 
 def test_ensure_jobs_handles_ten_thousand_jobs_quickly(tmp_path: Path) -> None:
