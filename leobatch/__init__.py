@@ -21,7 +21,7 @@ from leobatch._version import __version__
 if TYPE_CHECKING:
     from leobatch.api.client import LeonardoClient
     from leobatch.errors import LeobatchError, PlanError, Problem, RecipeError
-    from leobatch.plan import expand_plan
+    from leobatch.plan import expand_plan, plan_recipe
     from leobatch.plan.jobs import Input, Job, Plan, Upstream
     from leobatch.pricing import price_plan
     from leobatch.pricing.offline import price_offline
@@ -48,6 +48,7 @@ __all__ = [
     "__version__",
     "expand_plan",
     "load_recipe",
+    "plan_recipe",
     "price_offline",
     "price_plan",
     "run_plan",
@@ -58,6 +59,7 @@ _LAZY: dict[str, str] = {
     "load_recipe": "leobatch.recipe",
     "Recipe": "leobatch.recipe",
     "expand_plan": "leobatch.plan",
+    "plan_recipe": "leobatch.plan",
     "Input": "leobatch.plan.jobs",
     "Job": "leobatch.plan.jobs",
     "Plan": "leobatch.plan.jobs",

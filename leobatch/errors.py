@@ -23,6 +23,7 @@ Third-party exceptions are translated at the module edge with ``raise ... from e
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "ApiError",
@@ -64,8 +65,14 @@ class LeobatchError(Exception):
 class RecipeError(LeobatchError):
     """The recipe has one or more problems; ``problems`` lists them all, sorted by place."""
 
-    def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
+    def __init__(
+        self, problems: list[Problem] | tuple[Problem, ...], *, partial: Any = None
+    ) -> None:
         self.problems: tuple[Problem, ...] = tuple(sorted(set(problems)))
+        #: When the only problems are in the stage graph (a ``from`` naming no stage, a cycle):
+        #: the recipe without the stages they touch, so that its other stages can still be
+        #: checked and every mistake reported at once (see ``leobatch.plan.plan_recipe``).
+        self.partial = partial
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -69,8 +69,7 @@ def save_plan(priced: PricedPlan, path: Path) -> None:
 
 def load_plan(path: Path, *, max_jobs: int = 100_000) -> PricedPlan:
     """The plan saved at ``path``, re-expanded from its recipe; :class:`PlanError` if stale."""
-    from leobatch.plan import expand_plan
-    from leobatch.recipe import load_recipe
+    from leobatch.plan import plan_recipe
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -85,7 +84,7 @@ def load_plan(path: Path, *, max_jobs: int = 100_000) -> PricedPlan:
     recipe_path = (path.parent / recipe_info["path"]).resolve()
     if not recipe_path.exists():
         raise PlanError(f"{path}: its recipe {recipe_path} no longer exists")
-    plan = expand_plan(load_recipe(recipe_path), max_jobs=max_jobs)
+    plan = plan_recipe(recipe_path, max_jobs=max_jobs)
     changed = []
     if plan.recipe_sha256 != recipe_info["sha256"]:
         changed.append("the recipe file")

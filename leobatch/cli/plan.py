@@ -90,12 +90,11 @@ def command(
     already holds. Exit 1 when the recipe has problems, or the plan is above the recipe's budget
     or the account's balance.
     """
-    from leobatch.plan.expand import expand_plan
+    from leobatch.plan.expand import plan_recipe
     from leobatch.plan.summary import Diff, summarise
-    from leobatch.recipe import load_recipe
     from leobatch.run.diff import diff_plan
 
-    plan = expand_plan(load_recipe(recipe), max_jobs=max_jobs)
+    plan = plan_recipe(recipe, max_jobs=max_jobs)
     result = price(plan, offline=offline, refresh=refresh_prices)
     changes = diff_plan(plan)
     diff = Diff(new=len(changes.new), done=len(changes.done), removed=changes.removed)

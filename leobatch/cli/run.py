@@ -128,10 +128,9 @@ async def _main(args: _Args) -> int:
         saved = load_plan(args.target, max_jobs=args.max_jobs)
         plan = saved.plan
     else:
-        from leobatch.plan import expand_plan
-        from leobatch.recipe import load_recipe
+        from leobatch.plan import plan_recipe
 
-        plan = expand_plan(load_recipe(args.target), max_jobs=args.max_jobs)
+        plan = plan_recipe(args.target, max_jobs=args.max_jobs)
 
     holder = Journal.running(plan.output_dir)
     if holder is not None:  # say so now, before pricing and asking

@@ -20,10 +20,9 @@ def command(recipe: Path, max_jobs: int) -> None:
     Prints "RECIPE: ok" with the job and output counts, or every problem as
     file:line:col: message. Exit 0 valid, 1 problems found, 2 usage error.
     """
-    from leobatch.plan.expand import expand_plan
-    from leobatch.recipe import load_recipe
+    from leobatch.plan.expand import plan_recipe
 
-    plan = expand_plan(load_recipe(recipe), max_jobs=max_jobs)
+    plan = plan_recipe(recipe, max_jobs=max_jobs)
     jobs, outputs = len(plan.jobs), plan.outputs
     click.echo(f"{recipe}: ok — {jobs} job{_s(jobs)}, {outputs} output{_s(outputs)}")
 

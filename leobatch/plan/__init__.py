@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from leobatch.plan.jobs import UPSTREAM_TEXT, Input, Job, Kind, Plan, Upstream
 
 if TYPE_CHECKING:
-    from leobatch.plan.expand import DEFAULT_MAX_JOBS, expand_plan
+    from leobatch.plan.expand import DEFAULT_MAX_JOBS, expand_plan, plan_recipe
 
 __all__ = [
     "DEFAULT_MAX_JOBS",
@@ -22,11 +22,12 @@ __all__ = [
     "Plan",
     "Upstream",
     "expand_plan",
+    "plan_recipe",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("expand_plan", "DEFAULT_MAX_JOBS"):
+    if name in ("expand_plan", "plan_recipe", "DEFAULT_MAX_JOBS"):
         from leobatch.plan import expand
 
         return getattr(expand, name)

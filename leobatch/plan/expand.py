@@ -8,10 +8,12 @@ every combination, located and deduplicated, and raised together as one RecipeEr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from leobatch.errors import RecipeError
 from leobatch.plan.jobs import UPSTREAM_TEXT, Input, Job, Plan, Upstream
 from leobatch.plan.keys import inputs_digest, job_key
 from leobatch.plan.limits import DEFAULT_MAX_JOBS
@@ -22,7 +24,7 @@ from leobatch.plan.render import Renderer, TemplateFailure
 from leobatch.plan.stagefields import StageFields
 from leobatch.recipe.model import Recipe, Stage
 
-__all__ = ["DEFAULT_MAX_JOBS", "expand_plan"]
+__all__ = ["DEFAULT_MAX_JOBS", "expand_plan", "plan_recipe"]
 
 _FALSY = frozenset({"", "false", "no", "off", "0", "none", "null"})
 
@@ -43,6 +45,27 @@ def expand_plan(recipe: Recipe, *, max_jobs: int = DEFAULT_MAX_JOBS) -> Plan:
     """
     guard(recipe, max_jobs)
     return _Expansion(recipe, max_jobs).run()
+
+
+def plan_recipe(path: str | os.PathLike[str], *, max_jobs: int = DEFAULT_MAX_JOBS) -> Plan:
+    """Load the recipe at ``path`` and expand it, reporting every problem of both at once.
+
+    A mistake in the stage graph (a ``from`` naming no stage, a cycle) stops loading; the
+    stages it does not touch are still expanded here, so their problems are reported with it.
+    """
+    from leobatch.recipe import load_recipe
+
+    try:
+        recipe = load_recipe(path)
+    except RecipeError as e:
+        if e.partial is None or not e.partial.stages:
+            raise
+        try:
+            expand_plan(e.partial, max_jobs=max_jobs)
+        except RecipeError as more:
+            raise RecipeError([*e.problems, *more.problems]) from None
+        raise
+    return expand_plan(recipe, max_jobs=max_jobs)
 
 
 class _Expansion:

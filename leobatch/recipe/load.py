@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -98,7 +99,10 @@ def _build(doc: Mapping[str, Any], marks: Marks, display: str, path: Path, sha25
         )
         for name, s in stages_doc.items()
     )
-    _check_graph(stages, at)
+    graph_problems: list[Problem] = []
+    broken = _check_graph(
+        stages, lambda where, message: graph_problems.append(locate(display, marks, where, message))
+    )
     _check_excludes(matrix, stages, at)
     name = doc.get("name") or path.stem
     output = doc.get("output") or {}
@@ -109,10 +113,10 @@ def _build(doc: Mapping[str, Any], marks: Marks, display: str, path: Path, sha25
         at(("output", "dir"), f"output.dir: {e}")
         output_dir = folder / "out"
     if problems:
-        raise RecipeError(problems)
+        raise RecipeError([*problems, *graph_problems])
     budget = doc.get("budget") or {}
     limits = doc.get("limits") or {}
-    return Recipe(
+    recipe = Recipe(
         path=path,
         display=display,
         sha256=sha256,
@@ -132,6 +136,24 @@ def _build(doc: Mapping[str, Any], marks: Marks, display: str, path: Path, sha25
         files=tuple(sorted(set(files), key=lambda f: f.path)),
         marks=marks,
     )
+    if graph_problems:
+        # The other stages can still be checked: hand them over with the error.
+        kept = tuple(s for s in stages if not _depends_on(s, broken, stages))
+        raise RecipeError(graph_problems, partial=replace(recipe, stages=kept))
+    return recipe
+
+
+def _depends_on(stage: Stage, broken: set[str], stages: tuple[Stage, ...]) -> bool:
+    """Whether ``stage`` is in ``broken`` or downstream of one that is."""
+    by_name = {s.name: s for s in stages}
+    current: Stage | None = stage
+    seen: set[str] = set()
+    while current is not None and current.name not in seen:
+        if current.name in broken:
+            return True
+        seen.add(current.name)
+        current = by_name.get(current.upstream) if current.upstream is not None else None
+    return False
 
 
 def _matrix(
@@ -182,7 +204,9 @@ def _check_excludes(matrix: Matrix, stages: tuple[Stage, ...], at: Any) -> None:
                     )
 
 
-def _check_graph(stages: tuple[Stage, ...], at: Any) -> None:
+def _check_graph(stages: tuple[Stage, ...], at: Any) -> set[str]:
+    """Report a ``from`` naming no stage and every cycle; returns the stages reported."""
+    broken: set[str] = set()
     by_name = {s.name: s for s in stages}
     for stage in stages:
         if stage.upstream is None:
@@ -193,6 +217,7 @@ def _check_graph(stages: tuple[Stage, ...], at: Any) -> None:
                 ("stages", stage.name, "from"),
                 f"stage {stage.name!r}: from {stage.upstream!r} names no stage (stages: {known})",
             )
+            broken.add(stage.name)
             continue
         seen = [stage.name]
         current: str | None = stage.upstream
@@ -201,6 +226,8 @@ def _check_graph(stages: tuple[Stage, ...], at: Any) -> None:
                 if current == stage.name:
                     cycle = " -> ".join([*seen, current])
                     at(("stages", stage.name, "from"), f"stage {stage.name!r}: cycle {cycle}")
+                    broken.add(stage.name)
                 break
             seen.append(current)
             current = by_name[current].upstream
+    return broken

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leobatch import expand_plan, load_recipe
+from leobatch import load_recipe, plan_recipe
 from leobatch.errors import RecipeError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "invalid"
@@ -27,9 +27,9 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def problems_of(name: str) -> list[str]:
-    """The problem lines load + expand report for fixture ``name``."""
+    """The problem lines load + expand report for fixture ``name`` (as the CLI plans it)."""
     with pytest.raises(RecipeError) as caught:
-        expand_plan(load_recipe(f"{name}.yaml"))
+        plan_recipe(f"{name}.yaml")
     return [str(p) for p in caught.value.problems]
 
 
@@ -50,6 +50,19 @@ def test_fixture_reports_exactly_its_expected_problems(workdir: Path, name: str)
     """Each invalid fixture yields exactly the lines in its .expected file, in order."""
     expected = (workdir / f"{name}.expected").read_text(encoding="utf-8").splitlines()
     assert problems_of(name) == expected
+
+
+def test_stage_graph_mistakes_do_not_hide_other_stages_problems(workdir: Path) -> None:
+    """A broken ``from`` is reported with the other stages' problems; loading alone stops at
+    the graph, and hands over the stages the mistake does not touch."""
+    with pytest.raises(RecipeError) as caught:
+        load_recipe("graph-and-stage.yaml")
+    assert [p.message for p in caught.value.problems] == [
+        "stage 'clean': from 'heroo' names no stage (stages: bigger, clean, hero)"
+    ]
+    partial = caught.value.partial
+    assert [s.name for s in partial.stages] == ["hero"]  # 'bigger' hangs off the broken 'clean'
+    assert len(problems_of("graph-and-stage")) == 2
 
 
 def test_python_tag_runs_no_code(workdir: Path) -> None:
