@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Container, Mapping
+from collections.abc import Container, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -192,10 +192,8 @@ class LeonardoClient:
         self, user_id: str, *, offset: int = 0, limit: int = 50
     ) -> tuple[Generation, ...]:
         """One page of the user's generations, newest first."""
-        data = await self._get(
-            f"/generations/user/{_seg(user_id)}", params={"offset": offset, "limit": limit}
-        )
-        return tuple(parse_generation(as_map(g)) for g in as_list(data.get("generations")))
+        rows = await self._listing(user_id, offset, limit)
+        return tuple(parse_generation(as_map(g)) for g in rows)
 
     async def find_generations(
         self, user_id: str, ids: Container[str], *, offset: int = 0, limit: int = 50
@@ -204,16 +202,20 @@ class LeonardoClient:
 
         Only those are parsed: a status poll reads a page of mostly settled generations.
         """
-        data = await self._get(
-            f"/generations/user/{_seg(user_id)}", params={"offset": offset, "limit": limit}
-        )
-        rows = as_list(data.get("generations"))
+        rows = await self._listing(user_id, offset, limit)
         wanted = tuple(
             parse_generation(row)
             for row in rows
             if isinstance(row, Mapping) and row.get("id") in ids
         )
         return wanted, len(rows)
+
+    async def _listing(self, user_id: str, offset: int, limit: int) -> Sequence[Any]:
+        """The raw rows of one page of ``GET /generations/user/{userId}``."""
+        data = await self._get(
+            f"/generations/user/{_seg(user_id)}", params={"offset": offset, "limit": limit}
+        )
+        return as_list(data.get("generations"))
 
     async def get_variation(self, variation_id: str) -> Variation | None:
         """A variation job (``GET /variations/{id}``), or ``None`` if unknown."""

@@ -67,7 +67,7 @@ class Tracking(Downloading):
                 self.user_id, pending, offset=offset, limit=limit
             )
             for gen in found:
-                if gen.id in pending and gen.id not in seen:
+                if gen.id not in seen:  # (a shifting listing can show one on two pages)
                     seen.add(gen.id)
                     await self._observe_generation(pending[gen.id], gen)
             if len(seen) == len(pending) or size < limit:
