@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import anyio
 
-from leobatch.api.client import GeneratedImage, Generation
+from leobatch.api.client import Generation
 from leobatch.errors import TransientError
 from leobatch.plan.jobs import Job
 from leobatch.run._fetch import Downloading
@@ -120,20 +120,23 @@ class Tracking(Downloading):
         self._lost(job, f"the server no longer knows job {tracked.remote_id}")
 
     async def _on_callback(self, callback: Callback) -> None:
-        """A webhook said a generation finished: act on it as a poll would have."""
+        """A webhook said a generation finished: a hint to look now, never a source of truth.
+
+        Status and URLs come from a GET of the generation, never from the callback's body: a
+        forged FAILED would otherwise make us pay again, a forged COMPLETE save an attacker's
+        file as our output.
+        """
         tracked = self.tracked.get(callback.generation_id)
-        if tracked is None:
+        if tracked is None or tracked.job.kind not in GENERATION_KINDS:
             return
-        if callback.status == "COMPLETE" and len(callback.images) < tracked.job.outputs:
-            return  # a thin callback: let the poll read the full generation
-        images = tuple(
-            GeneratedImage(i.id, i.url, i.nsfw, i.motion_mp4_url, ()) for i in callback.images
-        )
-        gen = Generation(
-            callback.generation_id, callback.status, None, None, None, None, None, None, images
-        )
         self.emit(Event("callback", tracked.job.key, tracked.job.stage))
-        await self._observe_generation(tracked, gen)
+        await self.global_limit.acquire()
+        try:
+            gen = await self.client.get_generation(tracked.remote_id)
+        except TransientError:
+            return  # the polling sweep will look again
+        if gen is not None:
+            await self._observe_generation(tracked, gen)
 
     async def _observe_generation(self, tracked: _Tracked, gen: Generation) -> None:
         if gen.status == "PENDING" or self.tracked.get(tracked.remote_id) is not tracked:
