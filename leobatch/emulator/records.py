@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
@@ -79,6 +79,7 @@ class Variation:
     width: int
     height: int
     credits: int
+    body: dict[str, Any] = field(default_factory=dict)  # as sent: lets tests tell siblings apart
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,16 @@ def _variation_job(
     lines = (f"{transform} of {root or 'upload'}", f"{size[0]}x{size[1]}")
     state.assets[rel] = admission.asset("png" if png else "jpeg", *size, lines, var_id)
     state.variations[var_id] = Variation(
-        var_id, transform, path, iso_now(), admission.timing, root, "/cdn/" + rel, *size, credits
+        var_id,
+        transform,
+        path,
+        iso_now(),
+        admission.timing,
+        root,
+        "/cdn/" + rel,
+        *size,
+        credits,
+        dict(body),
     )
     if root is not None:
         state.variations_by_image.setdefault(root, []).append(var_id)

@@ -10,13 +10,14 @@ import math
 import random
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
 from anyio.abc import TaskGroup
 
 from leobatch.api.client import Created, LeonardoClient
-from leobatch.errors import TransientError
+from leobatch.errors import LeobatchError, TransientError
 from leobatch.manifest import ManifestWriter
 from leobatch.plan.jobs import Job
 from leobatch.pricing.priced import PricedPlan
@@ -25,9 +26,16 @@ from leobatch.run.journal import Journal
 from leobatch.run.limits import RateLimiter
 from leobatch.run.options import RunOptions
 
+if TYPE_CHECKING:
+    from leobatch.run.reconcile import Claimant
+
 GENERATION_KINDS = frozenset({"image", "text-to-video", "image-to-video", "motion-svd"})
 VARIATION_KINDS = frozenset({"upscale", "unzoom", "nobg", "universal-upscale"})
 VIDEO_KINDS = frozenset({"text-to-video", "image-to-video", "motion-svd", "video-upscale"})
+
+
+class ClaimConflict(LeobatchError):
+    """Two jobs were about to own one remote result: refused, never silently merged."""
 
 
 @dataclass(slots=True)
@@ -88,6 +96,13 @@ class EngineState:
         self.rng = random.Random()
         # run state
         self.tracked: dict[str, _Tracked] = {}
+        # Every remote id a job of this journal owns or owned (any attempt): a remote result
+        # belongs to at most one job; reconciliation may adopt only an unclaimed one.
+        self.claimed: dict[str, str] = {}
+        # Jobs whose create is out with no known outcome (sending, or reconciling), and the
+        # event that fires when one of them settles: see Submitting._take_turn.
+        self.unresolved: dict[str, Claimant] = {}
+        self.turn_over = anyio.Event()
         self.tracked_keys: set[str] = set()
         self.queued: set[str] = set()
         self.sending = 0  # jobs between their journaled submitting and its outcome

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -23,7 +22,12 @@ from leobatch.run._state import GENERATION_KINDS, VARIATION_KINDS, _backoff_s
 from leobatch.run._track import Tracking
 from leobatch.run.events import Event
 from leobatch.run.inputs import fill_body
-from leobatch.run.reconcile import find_generation, find_variation
+from leobatch.run.reconcile import (
+    Claimant,
+    confusable,
+    generation_candidates,
+    variation_candidates,
+)
 
 
 class Submitting(Tracking):
@@ -66,12 +70,10 @@ class Submitting(Tracking):
                     self._lost(upstream, "its outputs are gone from the server")
                 return
             self.fresh.add(upstream.key)
-        try:
-            body = await self._resolve_body(job)
-        except TransientError as e:
-            self._release(job)
-            self._fail(job, f"could not prepare inputs: {e}", final=True)
+        body = await self._prepared_body(job)
+        if body is None:
             return
+        claimant = Claimant(job, body, self._variation_root(job))
         attempt = 0
         while True:
             attempt += 1
@@ -79,48 +81,74 @@ class Submitting(Tracking):
                 # Stopping (Ctrl-C, budget): the job was proven absent; the next run sends it.
                 self._release(job)
                 return
-            await self.create_limits[job.endpoint].acquire()
-            await self.global_limit.acquire()
-            # From here until its outcome is journaled the job is "sending": a stopping run
-            # waits for it; a job still waiting for a rate token is simply cancelled.
-            self.sending += 1
+            # One ambiguity at a time: no create goes out while a job a listing row could
+            # confuse with this one has a create whose outcome is unknown (reconcile.py).
+            await self._take_turn(claimant)
             try:
-                started_at = time.time()
-                self.journal.mark_submitting(job.key, body)
+                await self.create_limits[job.endpoint].acquire()
+                await self.global_limit.acquire()
+                # From here until its outcome is journaled the job is "sending": a stopping
+                # run waits for it; a job still waiting for a rate token is simply cancelled.
+                self.sending += 1
                 try:
-                    created = await self.client.create(job.endpoint, body)
-                except RateLimitedError as e:
-                    self.journal.mark_absent(job.key)  # a 429 created nothing
-                    pause = (
-                        e.retry_after_s or _backoff_s(attempt, self.rng) * self.options.time_scale
-                    )
-                    self.create_limits[job.endpoint].pause(pause)
-                    self.emit(Event("rate-limited", job.key, job.stage, {"pause_s": pause}))
-                    continue
-                except TransientError as e:
-                    found = await self._reconcile(job, body, started_at)
-                    if found is None:
-                        self.journal.mark_absent(job.key)
-                        self.emit(Event("retry", job.key, job.stage, {"reason": str(e)}))
-                        await anyio.sleep(_backoff_s(attempt, self.rng) * self.options.time_scale)
-                        continue
-                    created = found
-                    self.emit(Event("adopted", job.key, job.stage, {"remote_id": found.id}))
-                except InsufficientCreditsError as e:
-                    self.journal.mark_absent(job.key)
-                    self._release(job)
-                    self._stop(f"insufficient credits: {e}")
-                    return
-                except (ApiValidationError, ModerationError, NotFoundError) as e:
-                    # Refused: nothing was created or charged, and asking again cannot help.
-                    self.journal.mark_failed(job.key, str(e), final=True)
-                    self._release(job)
-                    self._fail(job, str(e), final=True)
-                    return
-                break
+                    outcome = await self._send(job, body, claimant, attempt)
+                finally:
+                    self.sending -= 1
+                    self._poke()
             finally:
-                self.sending -= 1
-                self._poke()
+                self._end_turn(claimant)
+            if outcome is None:
+                continue
+            if outcome is _GIVEN_UP:
+                return
+            assert isinstance(outcome, Created)
+            break
+        self._accept(job, outcome)
+
+    async def _send(
+        self, job: Job, body: dict[str, Any], claimant: Claimant, attempt: int
+    ) -> Created | object | None:
+        """One create: what it made (sent or adopted), None to try again, or _GIVEN_UP."""
+        started_at = time.time()
+        self.journal.mark_submitting(job.key, body)
+        try:
+            return await self.client.create(job.endpoint, body)
+        except RateLimitedError as e:
+            self.journal.mark_absent(job.key)  # a 429 created nothing
+            pause = e.retry_after_s or _backoff_s(attempt, self.rng) * self.options.time_scale
+            self.create_limits[job.endpoint].pause(pause)
+            self.emit(Event("rate-limited", job.key, job.stage, {"pause_s": pause}))
+            return None
+        except TransientError as e:
+            try:
+                found = await self._reconcile(claimant, started_at)
+            except _Undecided:
+                # Stopping with the listing unreachable: the job stays journaled *submitting*
+                # and the next run reconciles it; resubmitting now could pay twice.
+                self._release(job)
+                return _GIVEN_UP
+            if found is None:
+                self.journal.mark_absent(job.key)
+                self.emit(Event("retry", job.key, job.stage, {"reason": str(e)}))
+                await anyio.sleep(_backoff_s(attempt, self.rng) * self.options.time_scale)
+                return None
+            self.emit(Event("adopted", job.key, job.stage, {"remote_id": found.id}))
+            return found
+        except InsufficientCreditsError as e:
+            self.journal.mark_absent(job.key)
+            self._release(job)
+            self._stop(f"insufficient credits: {e}")
+            return _GIVEN_UP
+        except (ApiValidationError, ModerationError, NotFoundError) as e:
+            # Refused: nothing was created or charged, and asking again cannot help.
+            self.journal.mark_failed(job.key, str(e), final=True)
+            self._release(job)
+            self._fail(job, str(e), final=True)
+            return _GIVEN_UP
+
+    def _accept(self, job: Job, created: Created) -> None:
+        """Journal what a create made (or what was adopted) and start tracking it."""
+        self._claim(job, created.id)
         self.journal.mark_submitted(job.key, created.id, created.credits)
         self.reserved.pop(job.key, None)
         self.charged_this_run += created.credits or 0
@@ -139,6 +167,38 @@ class Submitting(Tracking):
             self._done(job)
             return
         self._track(job, created.id)
+
+    async def _prepared_body(self, job: Job) -> dict[str, Any] | None:
+        """The job's request with its runtime ids filled in (uploads retried: they are free)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._resolve_body(job)
+            except TransientError as e:
+                if self.stopping or attempt >= 8:
+                    self._release(job)
+                    if not self.stopping:
+                        self._fail(job, f"could not prepare inputs: {e}", final=True)
+                    return None
+                self.emit(Event("retry", job.key, job.stage, {"reason": f"inputs: {e}"}))
+                await anyio.sleep(_backoff_s(attempt, self.rng) * self.options.time_scale)
+
+    async def _take_turn(self, claimant: Claimant) -> None:
+        while any(
+            key != claimant.job.key and confusable(claimant, other)
+            for key, other in self.unresolved.items()
+        ):
+            await self.turn_over.wait()
+        self.unresolved[claimant.job.key] = claimant
+
+    def _end_turn(self, claimant: Claimant) -> None:
+        if self.unresolved.pop(claimant.job.key, None) is not None:
+            self.turn_over.set()
+            self.turn_over = anyio.Event()
+
+    def _variation_root(self, job: Job) -> str | None:
+        return self._root_generation(job) if job.kind in VARIATION_KINDS else None
 
     async def _resolve_body(self, job: Job) -> dict[str, Any]:
         values: dict[str, str] = {}
@@ -179,28 +239,47 @@ class Submitting(Tracking):
             self.journal.record_upload(sha256, upload_id, ext)
             return upload_id
 
-    async def _reconcile(
-        self, job: Job, body: Mapping[str, Any], started_at: float
-    ) -> Created | None:
-        """After an ambiguous create: the job the server made for us, or None if proven absent."""
-        taken = {s.remote_id for s in self.journal.jobs() if s.remote_id}
-        taken.update(a.remote_id for a in self.journal.attempts(job.key) if a.remote_id)
-        taken.update(self.tracked)
-        for attempt in range(1, 6):
+    async def _reconcile(self, claimant: Claimant, started_at: float) -> Created | None:
+        """After an ambiguous create: the job the server made for us, or None if proven absent.
+
+        Listing errors are retried (with backoff) for as long as the run goes on: only proof of
+        absence allows a resubmission. A stopping run gives up after a few tries (``_Undecided``).
+        """
+        job = claimant.job
+        attempt = 0
+        while True:
+            attempt += 1
             try:
+                await self.global_limit.acquire()
                 if job.kind in GENERATION_KINDS:
-                    gen = await find_generation(
-                        self.client, self.user_id, job, body, started_at, taken
+                    rows = await generation_candidates(
+                        self.client, self.user_id, job, claimant.body, started_at
                     )
-                    return None if gen is None else self._adopted(job, gen.id)
-                if job.kind in VARIATION_KINDS:
-                    parent = self._root_generation(job)
-                    if parent is None:
+                elif job.kind in VARIATION_KINDS:
+                    if claimant.root is None:
                         return None
-                    var_id = await find_variation(self.client, parent, job, body, taken)
-                    return None if var_id is None else self._adopted(job, var_id)
-                # improve-prompt and video upscale leave nothing to search: resubmit.
-                return None
-            except TransientError:
+                    rows = await variation_candidates(
+                        self.client, claimant.root, job, claimant.body
+                    )
+                else:
+                    return None  # improve-prompt and video upscale leave nothing to search
+            except TransientError as e:
+                if self.stopping and attempt >= 3:
+                    raise _Undecided from e
+                self.emit(Event("retry", job.key, job.stage, {"reason": f"reconcile: {e}"}))
                 await anyio.sleep(_backoff_s(attempt, self.rng) * self.options.time_scale)
-        raise TransientError(f"job {job.key[:12]}: could not reconcile an ambiguous create")
+                continue
+            # No await from here on: looking at the claims and taking one is a single step.
+            for remote_id in rows:
+                if remote_id not in self.claimed:
+                    self._claim(job, remote_id)
+                    return self._adopted(job, remote_id)
+            return None
+
+
+class _Undecided(Exception):
+    """Reconciliation could not reach the API and the run is stopping."""
+
+
+#: ``_send``'s answer when the job is settled otherwise (failed, stopped, left for next run).
+_GIVEN_UP = object()

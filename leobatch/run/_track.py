@@ -25,6 +25,7 @@ class Tracking(Downloading):
 
     def _track(self, job: Job, remote_id: str) -> None:
         parent = self._root_generation(job) if job.kind in VARIATION_KINDS else None
+        self._claim(job, remote_id)  # a job never waits on a remote id another job tracks
         self.tracked[remote_id] = _Tracked(job, remote_id, anyio.current_time(), parent)
         self.tracked_keys.add(job.key)
         self._poke()

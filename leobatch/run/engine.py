@@ -27,6 +27,7 @@ from leobatch.run.events import Event, EventSink, discard
 from leobatch.run.journal import Journal
 from leobatch.run.limits import RateLimiter, default_limits
 from leobatch.run.options import RunOptions, RunResult
+from leobatch.run.reconcile import Claimant
 
 __all__ = ["RunOptions", "RunResult", "run_plan"]
 
@@ -101,6 +102,10 @@ class _Engine(Submitting):
             }
         )
         self.charged_before = self.journal.summary().credits_charged
+        # Current ids belong to their job; an earlier attempt's id (failed, lost) to no job that
+        # may take it again ("").
+        self.claimed = dict.fromkeys(self.journal.remote_ids(), "")
+        self.claimed.update({s.remote_id: s.key for s in self.journal.jobs() if s.remote_id})
         try:
             with self.journal.grouped():
                 await self._run_tasks(stop)
@@ -175,11 +180,11 @@ class _Engine(Submitting):
             elif state.status == "submitting":
                 await self.inflight.acquire_on_behalf_of(job.key)
                 body = state.request if state.request is not None else dict(job.body)
-                found = await self._reconcile(job, body, state.started_at or 0.0)
+                claimant = Claimant(job, body, self._variation_root(job))
+                found = await self._reconcile(claimant, state.started_at or 0.0)
                 if found is not None:
-                    self.journal.mark_submitted(job.key, found.id, found.credits)
                     self.emit(Event("adopted", job.key, job.stage, {"remote_id": found.id}))
-                    self._track(job, found.id)
+                    self._accept(job, found)
                 else:
                     self.journal.mark_absent(job.key)
                     self.inflight.release_on_behalf_of(job.key)

@@ -2,21 +2,46 @@
 
 The API has no idempotency key. After an ambiguous create (timeout, reset, 5xx) or at start-up for
 a job journaled *submitting*, leobatch looks for the job before it dares to resubmit (DESIGN §6):
-generations in ``GET /generations/user/{userId}`` (newest first), variations under their parent
-generation's images. A candidate must match the request and must not already belong to another
-job of this run (``taken``).
+generations in ``GET /generations/user/{userId}`` (newest first), variations under their root
+generation's images. This module only *finds candidates*: every row that matches the request on
+every field the API shows. Which candidate a job may claim is the engine's decision, made in one
+step with no await between looking at the claims and taking one (``_submit``).
+
+Exactness rests on two rules:
+
+- **Matching uses every field a row carries** that the request also sets (prompt, model, seed,
+  size, init strength, style, steps, guidance, scheduler, PhotoReal, Prompt Magic, Ultra,
+  elements ...). A field the request leaves out matches anything (the server fills defaults).
+- **Two jobs a row could both match are never ambiguous at once** (:func:`confusable`): the engine
+  sends a job's create only while no confusable job has a create whose outcome is unknown, and a
+  job's outcome is journaled before the next confusable create is (the *submitting* commit carries
+  every earlier write). So a candidate row can only be the one unresolved job's, or a row another
+  job already claimed (and claims are exact), in this run and after any kill.
+
+What remains ambiguous is stated in the README: a row made by *another* journal (the same recipe
+run into a second output folder, or by hand on the website) at the same moment, with a request
+identical on every field the listing shows, cannot be told from ours.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from leobatch.api.client import Generation, LeonardoClient
 from leobatch.plan.jobs import Job
+from leobatch.run._state import GENERATION_KINDS
 
-__all__ = ["find_generation", "find_variation", "generation_matches"]
+__all__ = [
+    "Claimant",
+    "confusable",
+    "generation_candidates",
+    "generation_matches",
+    "variation_candidates",
+]
 
 #: How far the server's createdAt may precede our clock's idea of when we sent the request.
 CLOCK_SKEW_S = 30.0
@@ -28,6 +53,56 @@ TRANSFORMS: Mapping[str, frozenset[str]] = {
     "upscale": frozenset({"UPSCALE"}),
     "unzoom": frozenset({"UNZOOM"}),
     "universal-upscale": frozenset({"UNIVERSAL_UPSCALER", "UNIVERSAL_UPSCALE", "UPSCALE"}),
+}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    x, y = _number(a), _number(b)
+    if x is None or y is None:
+        return str(a) == str(b)
+    return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def _same_flag(a: Any, b: Any) -> bool:
+    return bool(a) == bool(b)
+
+
+def _same_text(a: Any, b: Any) -> bool:
+    return str(a) == str(b)
+
+
+Same = Callable[[Any, Any], bool]
+
+#: Request field -> (the row's field, how values compare), for image generations: every column
+#: of a ``generations_by_pk`` row (api-facts §4.3) a request can set.
+IMAGE_FIELDS: Mapping[str, tuple[str, Same]] = {
+    "modelId": ("modelId", _same_text),
+    "negative_prompt": ("negativePrompt", _same_text),
+    "width": ("imageWidth", _same_number),
+    "height": ("imageHeight", _same_number),
+    "seed": ("seed", _same_number),
+    "num_inference_steps": ("inferenceSteps", _same_number),
+    "guidance_scale": ("guidanceScale", _same_number),
+    "scheduler": ("scheduler", _same_text),
+    "sd_version": ("sdVersion", _same_text),
+    "presetStyle": ("presetStyle", _same_text),
+    "init_strength": ("initStrength", _same_number),
+    "public": ("public", _same_flag),
+    "photoReal": ("photoReal", _same_flag),
+    "photoRealStrength": ("photoRealStrength", _same_number),
+    "promptMagic": ("promptMagic", _same_flag),
+    "promptMagicStrength": ("promptMagicStrength", _same_number),
+    "promptMagicVersion": ("promptMagicVersion", _same_text),
+    "ultra": ("ultra", _same_flag),
 }
 
 
@@ -44,78 +119,131 @@ def _epoch_s(value: Any) -> float | None:
     return None
 
 
+def _element_ids(elements: Any) -> frozenset[str] | None:
+    """The akUUIDs of a request's ``elements`` or a row's ``generation_elements``."""
+    if not isinstance(elements, list):
+        return None
+    ids = set()
+    for item in elements:
+        if not isinstance(item, Mapping):
+            return None
+        lora = item.get("lora")
+        ak = lora.get("akUUID") if isinstance(lora, Mapping) else item.get("akUUID")
+        if not isinstance(ak, str):
+            return None
+        ids.add(ak)
+    return frozenset(ids)
+
+
 def generation_matches(gen: Generation, job: Job, body: Mapping[str, Any]) -> bool:
-    """Whether ``gen`` is what ``body`` would have created (prompt, model, seed, size)."""
+    """Whether ``gen`` could be what ``body`` created: equal on every field both carry."""
     prompt = body.get("prompt")
     if isinstance(prompt, str) and (gen.prompt or "") != prompt:
         return False
-    if job.kind == "image":
-        raw = gen.raw
-        for wire, shown in (
-            ("presetStyle", "presetStyle"),
-            ("negative_prompt", "negativePrompt"),
-            ("guidance_scale", "guidanceScale"),
-            ("num_inference_steps", "inferenceSteps"),
-        ):
-            if wire in body and raw.get(shown) is not None and raw.get(shown) != body[wire]:
-                return False
-        if "modelId" in body and gen.model_id is not None and gen.model_id != body["modelId"]:
+    if job.kind != "image":
+        return True
+    raw = gen.raw
+    for wire, (shown, same) in IMAGE_FIELDS.items():
+        value = raw.get(shown)
+        if wire in body and value is not None and not same(value, body[wire]):
             return False
-        if "seed" in body and gen.seed is not None and int(gen.seed) != int(body["seed"]):
+    if "elements" in body and raw.get("generation_elements") is not None:
+        wanted, shown_ids = _element_ids(body["elements"]), _element_ids(raw["generation_elements"])
+        if wanted is not None and shown_ids is not None and wanted != shown_ids:
             return False
-        for field, value in (("width", gen.width), ("height", gen.height)):
-            if field in body and value is not None and int(value) != int(body[field]):
-                return False
     return True
 
 
-async def find_generation(
+async def generation_candidates(
     client: LeonardoClient,
     user_id: str,
     job: Job,
     body: Mapping[str, Any],
     sent_at_s: float,
-    taken: Collection[str],
-) -> Generation | None:
-    """The generation the server made for ``body`` sent at ``sent_at_s`` (epoch), if any.
+) -> tuple[str, ...]:
+    """Every generation that could be what ``body``, sent at ``sent_at_s``, created: oldest first.
 
     Reads the user's generations newest first and stops at the first one older than the request.
     """
     oldest_allowed = sent_at_s - CLOCK_SKEW_S
     limit = 50
+    found: list[str] = []
     for page_no in range(MAX_PAGES):
         page = await client.list_generations(user_id, offset=page_no * limit, limit=limit)
         for gen in page:
             created = _epoch_s(gen.created_at)
             if created is not None and created < oldest_allowed:
-                return None
-            if gen.id not in taken and generation_matches(gen, job, body):
-                return gen
+                return tuple(reversed(found))
+            if generation_matches(gen, job, body) and gen.id not in found:
+                found.append(gen.id)
         if len(page) < limit:
-            return None
-    return None
+            break
+    return tuple(reversed(found))
 
 
-async def find_variation(
-    client: LeonardoClient,
-    parent_generation_id: str,
-    job: Job,
-    body: Mapping[str, Any],
-    taken: Collection[str],
-) -> str | None:
-    """The id of a variation of the parent generation that ``body`` would have created, if any."""
-    gen = await client.get_generation(parent_generation_id)
+def variation_source(body: Mapping[str, Any]) -> Any:
+    """The image (generated, variation or uploaded) a variation request transforms."""
+    return body.get("id") or body.get("generatedImageId") or body.get("variationId")
+
+
+async def variation_candidates(
+    client: LeonardoClient, root_generation_id: str, job: Job, body: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """Every variation under the root generation's image that ``body`` could have created.
+
+    The API files a variation of a variation under the generated image it ultimately comes from
+    (api-facts §7); a row carries no parameters, only its transform, so siblings (two upscale
+    strengths of one image) are told apart by the claims and the one-ambiguity-at-a-time rule.
+    """
+    gen = await client.get_generation(root_generation_id)
     if gen is None:
-        return None
-    source = body.get("id") or body.get("generatedImageId") or body.get("variationId")
+        return ()
+    source = variation_source(body)
     transforms = TRANSFORMS.get(job.kind, frozenset())
+    found: list[str] = []
     for image in gen.images:
         related = image.id == source or any(v.id == source for v in image.variations)
         if not related:
             continue
         for var in image.variations:
-            if var.id in taken or var.id == source:
+            if var.id == source or var.id in found:
                 continue
             if var.transform_type is None or var.transform_type.upper() in transforms:
-                return var.id
-    return None
+                found.append(var.id)
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimant:
+    """A job whose create is (or may be) out, as reconciliation would look for it.
+
+    ``root`` is, for a variation, the generation its source image comes from (variations are
+    listed there); for a generation it is ``None``.
+    """
+
+    job: Job
+    body: Mapping[str, Any]
+    root: str | None = None
+
+
+def confusable(a: Claimant, b: Claimant) -> bool:
+    """Whether one remote row could match both ``a`` and ``b`` (when unsure: yes)."""
+    a_gen, b_gen = a.job.kind in GENERATION_KINDS, b.job.kind in GENERATION_KINDS
+    if a_gen != b_gen:
+        return False
+    if not a_gen:
+        if a.job.kind == "video-upscale" or b.job.kind == "video-upscale":
+            return False  # never reconciled: resubmitted (and never adopted)
+        same_root = a.root is None or b.root is None or a.root == b.root
+        overlap = TRANSFORMS.get(a.job.kind, frozenset()) & TRANSFORMS.get(b.job.kind, frozenset())
+        return same_root and bool(overlap)
+    pa, pb = a.body.get("prompt"), b.body.get("prompt")
+    if isinstance(pa, str) and isinstance(pb, str) and pa != pb:
+        return False
+    if a.job.kind != "image" or b.job.kind != "image":
+        return True
+    for wire, (_shown, same) in IMAGE_FIELDS.items():
+        if wire in a.body and wire in b.body and not same(a.body[wire], b.body[wire]):
+            return False
+    ea, eb = _element_ids(a.body.get("elements")), _element_ids(b.body.get("elements"))
+    return not (ea is not None and eb is not None and ea != eb)
