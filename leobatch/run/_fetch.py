@@ -29,12 +29,16 @@ class Downloading(EngineState):
 
         try:
             async with self.downloads:
+                # Journal first: the output's row (its path) is committed before the file can
+                # appear, so a file at a planned path is always one the journal knows it wrote.
+                self.journal.flush()
                 media: Literal["image", "video"] = "video" if job.kind in VIDEO_KINDS else "image"
                 got = await download(
                     self.http,
                     url,
                     self.plan.output_dir / path,
                     media=media,
+                    root=self.plan.output_dir,
                     expected_sha256=expected_sha256,
                 )
             if self._current(job, idx, url):

@@ -108,6 +108,11 @@ class EngineState:
         self.sending = 0  # jobs between their journaled submitting and its outcome
         self.fresh: set[str] = set()  # jobs completed during this run (their ids are current)
         self.reserved: dict[str, int] = {}
+        # Unknown prices: the highest charge seen per price class, the one job of unknown price
+        # whose create is out to learn one (its key), and the jobs waiting for it.
+        self.ceilings: dict[str, int] = {}
+        self.probing: str | None = None
+        self.deferred: list[Job] = []
         self.charged_this_run = 0
         self.terminal: set[str] = (
             set()
@@ -228,8 +233,12 @@ class EngineState:
 
     def _adopted(self, job: Job, remote_id: str) -> Created:
         """A job found remotely. Listings do not show what a job cost, so its charge is taken
-        to be its price (the calculator's quote, which the API charges)."""
-        return Created(remote_id, self.priced.credits.get(job.key), None, None)
+        to be its price (the calculator's quote, which the API charges), or for a job of
+        unknown price what it reserved (the highest charge seen for its class)."""
+        credits = self.priced.credits.get(job.key)
+        if credits is None:
+            credits = self.reserved.get(job.key) or None
+        return Created(remote_id, credits, None, None)
 
 
 def _backoff_s(attempt: int, rng: random.Random) -> float:

@@ -18,6 +18,7 @@ from leobatch.errors import (
     TransientError,
 )
 from leobatch.plan.jobs import Job
+from leobatch.pricing.classes import price_request
 from leobatch.run._state import GENERATION_KINDS, VARIATION_KINDS, _backoff_s
 from leobatch.run._track import Tracking
 from leobatch.run.events import Event
@@ -45,21 +46,62 @@ class Submitting(Tracking):
             self.tg.start_soon(self._submit, job)
 
     def _reserve(self, job: Job) -> bool:
-        estimate = self.priced.credits.get(job.key) or 0
+        """Reserve what ``job`` may cost, or say no (stopping the run when over the budget).
+
+        A job of unknown price reserves the highest charge seen for its price class. While its
+        class has none, it is a *probe*: one probe's create is out at a time, so the budget is
+        passed by at most the price of that one job, and its charge sets the class's ceiling.
+        """
+        estimate = self.priced.credits.get(job.key)
+        probe = False
+        if estimate is None:
+            estimate = self.ceilings.get(_unknown_class(job))
+            if estimate is None:
+                if self.probing is not None:
+                    self.deferred.append(job)  # sent once the probe's charge is known
+                    return False
+                probe, estimate = True, 0
         committed = self.charged_this_run + sum(self.reserved.values()) + estimate
         already = self.charged_before
-        if self.budget is not None and already + committed > self.budget:
-            self._stop(
-                f"budget: {already + committed} credits would pass the budget of {self.budget}"
-            )
-            return False
+        if self.budget is not None:
+            left = self.budget - already - committed
+            if left < 0:
+                self._stop(
+                    f"budget: {already + committed} credits would pass the budget of {self.budget}"
+                )
+                return False
+            if probe and left == 0:
+                self._stop(f"budget: no credits left of {self.budget} for a job of unknown price")
+                return False
         if self.balance is not None and committed > self.balance:
             self._stop(f"balance: {committed} credits would pass the balance of {self.balance}")
             return False
         self.reserved[job.key] = estimate
+        if probe:
+            self.probing = job.key
         return True
 
+    def _probe_settled(self, job: Job) -> None:
+        """The probe's create is answered (or abandoned): send what waited for it."""
+        if self.probing != job.key:
+            return
+        self.probing = None
+        waiting, self.deferred = self.deferred, []
+        for other in waiting:
+            self._enqueue(other)
+
+    def _learn_charge(self, job: Job, credits: int | None) -> None:
+        if credits is not None and self.priced.credits.get(job.key) is None:
+            key = _unknown_class(job)
+            self.ceilings[key] = max(credits, self.ceilings.get(key, 0))
+
     async def _submit(self, job: Job) -> None:
+        try:
+            await self._submit_once(job)
+        finally:
+            self._probe_settled(job)
+
+    async def _submit_once(self, job: Job) -> None:
         if job.upstream is not None and job.upstream.key not in self.fresh:
             # The upstream finished in an earlier run: make sure the server still has it
             # before sending its id (once per upstream; ids do not move).
@@ -149,6 +191,7 @@ class Submitting(Tracking):
     def _accept(self, job: Job, created: Created) -> None:
         """Journal what a create made (or what was adopted) and start tracking it."""
         self._claim(job, created.id)
+        self._learn_charge(job, created.credits)
         self.journal.mark_submitted(job.key, created.id, created.credits)
         self.reserved.pop(job.key, None)
         self.charged_this_run += created.credits or 0
@@ -275,6 +318,12 @@ class Submitting(Tracking):
                     self._claim(job, remote_id)
                     return self._adopted(job, remote_id)
             return None
+
+
+def _unknown_class(job: Job) -> str:
+    """The price class of a job the plan could not price (its calculator request, or kind)."""
+    request = price_request(job)
+    return request.class_key if request is not None else f"kind:{job.kind}"
 
 
 class _Undecided(Exception):

@@ -56,13 +56,15 @@ class _Engine(Submitting):
         account = await self.client.me()
         self.user_id = account.user_id
         self.balance = account.credits
-        slots = self.options.slots or self.plan.concurrency or account.slots or 10
+        stated = self.options.slots or self.plan.concurrency
+        slots = stated or account.slots or 10
         headroom = self.options.headroom
         if headroom is None:
             # Completions are seen up to one poll interval late (a third of a job's duration):
             # one queued job per slot keeps every slot busy meanwhile (the API queues 20 per
             # slot). Measured: utilisation 0.97 with it, 0.954 with half as many queued.
-            headroom = max(2, slots)
+            # A concurrency the user states is a cap on jobs the server runs: no headroom.
+            headroom = 0 if stated else max(2, slots)
         create_rate, global_rate = default_limits(slots)
         create_rate = self.options.create_per_minute or self.plan.create_per_minute or create_rate
         global_rate = (
@@ -102,6 +104,9 @@ class _Engine(Submitting):
             }
         )
         self.charged_before = self.journal.summary().credits_charged
+        for state in self.journal.jobs():
+            if state.key in self.jobs and state.credits_charged:
+                self._learn_charge(self.jobs[state.key], state.credits_charged)
         # Current ids belong to their job; an earlier attempt's id (failed, lost) to no job that
         # may take it again ("").
         self.claimed = dict.fromkeys(self.journal.remote_ids(), "")
