@@ -8,8 +8,10 @@ Third-party exceptions are translated at the module edge with ``raise ... from e
     ├── PlanError              the plan cannot be made or used (stale plan file, too many jobs)
     ├── PricingError           a price could not be obtained
     ├── BudgetError            the plan or run would pass the budget or the balance
-    ├── JournalError           the journal cannot be used
+    ├── JournalError           the journal cannot be used (or written: a full disk)
+    │   ├── JournalDamagedError  the journal file is not SQLite, empty or damaged: kept as is
     │   └── LockedError        another run holds the output directory
+    ├── ManifestError          the manifest cannot be written (the previous one stays)
     └── ApiError               the Leonardo API said no (message never contains the key)
         ├── AuthError          missing, malformed or wrong API key
         ├── ApiValidationError the API refused the request body (carries its message)
@@ -31,9 +33,11 @@ __all__ = [
     "AuthError",
     "BudgetError",
     "InsufficientCreditsError",
+    "JournalDamagedError",
     "JournalError",
     "LeobatchError",
     "LockedError",
+    "ManifestError",
     "ModerationError",
     "NotFoundError",
     "PlanError",
@@ -92,8 +96,17 @@ class JournalError(LeobatchError):
     """The run journal cannot be used."""
 
 
+class JournalDamagedError(JournalError):
+    """The journal file is not a SQLite database, is empty, or is damaged. leobatch never
+    repairs, rewrites or deletes it: the message says how to start over by hand."""
+
+
 class LockedError(JournalError):
     """Another ``leobatch run`` holds the output directory."""
+
+
+class ManifestError(LeobatchError):
+    """The manifest could not be written (a full disk, say); the previous one is left whole."""
 
 
 class ApiError(LeobatchError):

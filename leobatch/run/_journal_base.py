@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, cast
 
 from leobatch.errors import JournalError
+from leobatch.run._journal_file import journal_error
 from leobatch.run.journal_records import (
     _ATTEMPT_COLUMNS,
     _CHARGED,
@@ -50,31 +51,46 @@ class JournalBase:
         the next durable write or :meth:`flush`, whichever comes first."""
         if self._lock is None:
             raise JournalError(f"the journal {self.path} was opened read-only")
-        if not self._open:
-            try:
+        try:
+            if not self._open:
                 self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as e:
-                raise JournalError(f"cannot write the journal {self.path}: {e}") from e
-            self._open = True
-        self._conn.execute("SAVEPOINT write")
+                self._open = True
+            self._conn.execute("SAVEPOINT write")
+        except sqlite3.Error as e:
+            self._undo(savepoint=False)
+            raise self._error(e, "write") from e
         try:
             yield self._conn
+            self._conn.execute("RELEASE write")
         except sqlite3.Error as e:
             self._undo()
-            raise JournalError(f"cannot write the journal {self.path}: {e}") from e
+            raise self._error(e, "write") from e
         except BaseException:
             self._undo()
             raise
-        self._conn.execute("RELEASE write")
         if durable or not self._grouping:
             self.flush()
 
-    def _undo(self) -> None:
-        self._conn.execute("ROLLBACK TO write")
-        self._conn.execute("RELEASE write")
-        if not self._grouping:
-            self._conn.execute("ROLLBACK")
-            self._open = False
+    def _undo(self, *, savepoint: bool = True) -> None:
+        """Take back the write that failed (and, unless grouping, its transaction).
+
+        Never raises: the error being handled says why the write failed. On some errors (a full
+        disk: ``SQLITE_FULL``) SQLite has already rolled the whole transaction back, grouped
+        writes included (as a crash would have lost them); then there is nothing left to undo.
+        """
+        conn = self._conn
+        try:
+            if conn.in_transaction:
+                if savepoint:
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+                if not self._grouping:
+                    conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            with suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        self._open = conn.in_transaction
 
     def flush(self) -> None:
         """Commit the writes not committed yet (grouped ones); a no-op when there are none."""
@@ -83,10 +99,18 @@ class JournalBase:
         try:
             self._conn.execute("COMMIT")
         except sqlite3.Error as e:
-            self._conn.execute("ROLLBACK")
-            raise JournalError(f"cannot write the journal {self.path}: {e}") from e
+            # A failed COMMIT may have rolled back already (a full disk does): roll back only
+            # what is still open, so that this error, the real one, is the one raised.
+            with suppress(sqlite3.Error):
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+            raise self._error(e, "write") from e
         finally:
-            self._open = False
+            self._open = self._conn.in_transaction
+
+    def _error(self, e: sqlite3.Error, doing: str) -> JournalError:
+        """``e`` as the :class:`JournalError` it means for this journal."""
+        return journal_error(e, self.path, doing)
 
     def _clean(self, text: str) -> str:
         """``text``, unless it contains the API key: that is refused, never journaled."""
@@ -96,23 +120,21 @@ class JournalBase:
         return text
 
     def _scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        row = self._conn.execute(sql, params).fetchone()
-        return None if row is None else row[0]
+        rows = self._query(sql, params)
+        return rows[0][0] if rows else None
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._conn.execute(sql, params).fetchall()
         except sqlite3.Error as e:
-            raise JournalError(f"cannot read the journal {self.path}: {e}") from e
+            raise self._error(e, "read") from e
 
     def _expect(self, key: str, allowed: tuple[Status, ...], action: str) -> tuple[Status, int]:
         """The job's status and attempt, or :class:`JournalError` if ``action`` is illegal now."""
-        row = self._conn.execute(
-            "SELECT status, attempt FROM jobs WHERE key = ?", (key,)
-        ).fetchone()
-        if row is None:
+        rows = self._query("SELECT status, attempt FROM jobs WHERE key = ?", (key,))
+        if not rows:
             raise JournalError(f"cannot {action} job {key[:12]}: it is not in the journal")
-        status, attempt = cast("tuple[Status, int]", tuple(row))
+        status, attempt = cast("tuple[Status, int]", rows[0])
         if status not in allowed:
             want = " or ".join(allowed)
             raise JournalError(f"cannot {action} job {key[:12]}: it is {status} (must be {want})")

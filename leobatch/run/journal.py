@@ -45,12 +45,11 @@ from typing import Any
 from leobatch.errors import JournalError
 from leobatch.plan.jobs import Job
 from leobatch.run._journal_base import JournalBase
+from leobatch.run._journal_file import check_journal, connect_journal, create_journal
 from leobatch.run.journal_records import (
     _CHARGED,
     DB_NAME,
     LOCK_NAME,
-    SCHEMA,
-    SCHEMA_VERSION,
     STATE_DIR,
     STATUSES,
     AttemptState,
@@ -122,13 +121,17 @@ class Journal(JournalBase):
         lock = DirLock.acquire(state_dir / LOCK_NAME, output_dir=Path(output_dir))
         path = state_dir / DB_NAME
         try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as e:
+            if not path.exists():
+                create_journal(path)
+            # mode=rw: never create a file here (a journal is only ever made whole, above).
+            conn = connect_journal(path, "rw")
+        except BaseException:
             lock.release()
-            raise JournalError(f"cannot open the journal {path}: {e}") from e
+            raise
         journal = cls(conn, path, lock=lock, clock=clock)
         try:
-            journal._prepare()
+            check_journal(conn, path)  # before anything writes to it: a damaged one stays as is
+            journal._set_pragmas()
         except BaseException:
             journal.close()
             raise
@@ -140,45 +143,21 @@ class Journal(JournalBase):
         path = cls.db_path(output_dir)
         if not path.is_file():
             raise JournalError(f"no journal at {path}: nothing has run yet for {output_dir}")
+        journal = cls(connect_journal(path, "ro"), path, lock=None)
         try:
-            conn = sqlite3.connect(
-                f"{path.resolve().as_uri()}?mode=ro",
-                uri=True,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as e:
-            raise JournalError(f"cannot open the journal {path}: {e}") from e
-        journal = cls(conn, path, lock=None)
-        try:
-            journal._check_version(journal._scalar("PRAGMA user_version"))
+            check_journal(journal._conn, path)
         except BaseException:
             journal.close()
             raise
         return journal
 
-    def _prepare(self) -> None:
+    def _set_pragmas(self) -> None:
         try:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            version = self._scalar("PRAGMA user_version")
-            if version == 0:
-                with self._tx():
-                    for statement in SCHEMA:
-                        self._conn.execute(statement)
-                    self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            else:
-                self._check_version(version)
         except sqlite3.Error as e:
-            raise JournalError(f"cannot use the journal {self.path}: {e}") from e
-
-    def _check_version(self, version: Any) -> None:
-        if version != SCHEMA_VERSION:
-            raise JournalError(
-                f"the journal {self.path} has schema version {version}; this leobatch reads "
-                f"version {SCHEMA_VERSION} (written by a different leobatch version?)"
-            )
+            raise self._error(e, "open") from e
 
     @property
     def read_only(self) -> bool:

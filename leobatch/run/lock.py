@@ -64,8 +64,13 @@ class DirLock:
         payload = json.dumps(
             {"pid": holder.pid, "host": holder.host, "started_at": holder.started_at}
         )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, payload.encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, payload.encode(), 0)
+        except OSError:
+            # A full disk. The lock is held all the same (the holder's name only helps others
+            # say who is in the way); the journal, opened next, says what is wrong and stops.
+            pass
         return cls(fd, lock_path, holder)
 
     @property
