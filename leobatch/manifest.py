@@ -12,6 +12,7 @@ re-serialising only the jobs whose journal state changed since its last write.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from leobatch._version import __version__
+from leobatch.errors import ManifestError
 from leobatch.plan.jobs import Job, Plan
 from leobatch.run.journal import JobState, Journal, OutputState
 
@@ -211,13 +213,32 @@ def _json(value: Any) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically (temporary file in the same directory)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Replace ``path`` with ``text`` atomically (temporary file in the same directory).
+
+    On failure (a full disk, say) the previous manifest is left whole, the temporary file is
+    removed, and :class:`ManifestError` says why.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _manifest_error(path, e) from e
     tmp = Path(name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            f.write(text)  # a full disk may show only when closing: still inside this try
         tmp.replace(path)
+    except OSError as e:
+        raise _manifest_error(path, e) from e
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _manifest_error(path: Path, e: OSError) -> ManifestError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = "the disk is full" if e.errno == errno.ENOSPC else "the disk quota is exceeded"
+        return ManifestError(
+            f"cannot write the manifest {path}: {why}. The previous manifest is left as it was; "
+            "free some space and run again (the journal keeps every step done so far)"
+        )
+    return ManifestError(f"cannot write the manifest {path}: {e.strerror or e}")

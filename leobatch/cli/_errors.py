@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import NoReturn
 
@@ -16,13 +17,29 @@ EXIT_FAILED_JOBS = 3
 EXIT_INTERRUPTED = 130
 
 
+def _leaves(error: BaseException) -> list[BaseException]:
+    """The errors inside (nested) exception groups, as anyio task groups raise them."""
+    inner = getattr(error, "exceptions", None)
+    if not isinstance(inner, tuple):
+        return [error]
+    return [leaf for e in inner for leaf in _leaves(e)]
+
+
+def _full_disk(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def _unwrap(error: BaseException) -> BaseException:
-    """The one error inside (nested) exception groups, as anyio task groups raise them."""
-    while True:
-        inner = getattr(error, "exceptions", None)
-        if not isinstance(inner, tuple) or len(inner) != 1:
-            return error
-        error = inner[0]
+    """The one error to report: the only one inside (nested) exception groups, or, when several
+    tasks failed at once and every failure is an expected one, the first of them (one full disk
+    fails every task that writes, all at the same moment). A group holding anything else is
+    returned whole, to be re-raised: a bug keeps its traceback."""
+    leaves = _leaves(error)
+    if len(leaves) == 1:
+        return leaves[0]
+    if leaves and all(isinstance(e, LeobatchError) or _full_disk(e) for e in leaves):
+        return next((e for e in leaves if isinstance(e, LeobatchError)), leaves[0])
+    return error
 
 
 def run_main(group: click.Group, argv: list[str] | None) -> NoReturn:
@@ -45,6 +62,15 @@ def run_main(group: click.Group, argv: list[str] | None) -> NoReturn:
             sys.exit(EXIT_ERROR)
         if isinstance(error, LeobatchError):
             click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_ERROR)
+        if isinstance(error, OSError) and _full_disk(error):
+            # A file write with no translation of its own (a download, say): still no traceback.
+            where = f" ({error.filename})" if error.filename else ""
+            click.echo(
+                f"error: {error.strerror}{where}. Free some space and run again: the journal "
+                "keeps every step done so far",
+                err=True,
+            )
             sys.exit(EXIT_ERROR)
         if isinstance(error, SystemExit):
             raise error from None
