@@ -481,3 +481,48 @@ def test_a_manifest_on_a_really_full_disk_leaves_the_previous_one(tmp_path: Path
         "True",
         "['filler', 'manifest.json']",
     ], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("raised", "line"),
+    [
+        (
+            JournalError("cannot write the journal j: the disk is full"),
+            "error: cannot write the journal j: the disk is full",
+        ),
+        (
+            OSError(28, "No space left on device", "out/a.png"),
+            "error: No space left on device "
+            "(out/a.png). Free some space and run again: the journal keeps every step done so far",
+        ),
+    ],
+)
+def test_tasks_failing_together_on_a_full_disk_give_one_line(
+    capsys: pytest.CaptureFixture[str], raised: Exception, line: str
+) -> None:
+    """Several tasks of one task group failing at once (one full disk fails every writer):
+    one `error:` line and exit 1, not a traceback of the exception group."""
+    import click
+
+    from leobatch.cli._errors import run_main
+
+    async def fail() -> None:
+        raise raised
+
+    async def both() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(fail)
+            tg.start_soon(fail)
+
+    @click.group()
+    def cli() -> None:
+        pass
+
+    @cli.command()
+    def go() -> None:
+        anyio.run(both)
+
+    with pytest.raises(SystemExit) as exited:
+        run_main(cli, ["go"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == line + "\n"
