@@ -144,14 +144,24 @@ class EngineState:
     def _busy(self, job: Job) -> bool:
         return job.key in self.tracked_keys
 
-    def _on_disk(self, path: str, size: int | None) -> bool:
-        """Whether a verified output is still in place (same size as when it was verified)."""
-        if size is None:
+    def _on_disk(self, path: str, size: int | None, sha256: str | None) -> bool:
+        """Whether a verified output is still in place: the size and sha256 it was verified
+        with (a file damaged in place keeps its size; only its content tells)."""
+        import hashlib
+
+        if size is None or sha256 is None:
             return False
+        file = self.plan.output_dir / path
+        digest = hashlib.sha256()
         try:
-            return (self.plan.output_dir / path).stat().st_size == size
+            if file.stat().st_size != size:
+                return False  # no need to read it
+            with file.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
         except OSError:
             return False
+        return digest.hexdigest() == sha256
 
     def _upstream_ready(self, job: Job) -> bool:
         if job.upstream is None:

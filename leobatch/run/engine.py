@@ -201,7 +201,7 @@ class _Engine(Submitting):
         """A job complete in the journal: make sure its files are on disk, then it is done."""
         self.terminal.add(job.key)
         for out in self.journal.outputs(job.key):
-            if out.url and not self._on_disk(out.path, out.bytes if out.sha256 else None):
+            if out.url and not self._on_disk(out.path, out.bytes, out.sha256):
                 self._start_download(job, out.index, out.url, out.path, out.sha256)
 
     async def _flush_loop(self) -> None:
