@@ -238,7 +238,7 @@ def _manifest_error(path: Path, e: OSError) -> ManifestError:
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         why = "the disk is full" if e.errno == errno.ENOSPC else "the disk quota is exceeded"
         return ManifestError(
-            f"cannot write the manifest {path}: {why}. The previous manifest is left as it was; "
-            "free some space and run again (the journal keeps every step done so far)"
+            f"cannot write the manifest {path}: {why}. The previous manifest, if any, is left as "
+            "it was; free some space and run again (the journal keeps every step done so far)"
         )
     return ManifestError(f"cannot write the manifest {path}: {e.strerror or e}")

@@ -476,8 +476,8 @@ def test_a_manifest_on_a_really_full_disk_leaves_the_previous_one(tmp_path: Path
     result = _in_tmpfs(f'$PY -c "{_quoted(code)}"', tmp_path)
     path = tmp_path / "disk" / "manifest.json"
     assert result.stdout.splitlines() == [
-        f"cannot write the manifest {path}: the disk is full. The previous manifest is left as "
-        "it was; free some space and run again (the journal keeps every step done so far)",
+        f"cannot write the manifest {path}: the disk is full. The previous manifest, if any, is "
+        "left as it was; free some space and run again (the journal keeps every step done so far)",
         "True",
         "['filler', 'manifest.json']",
     ], result.stderr
