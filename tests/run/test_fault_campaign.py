@@ -1,0 +1,165 @@
+"""The two promises under attack: SIGKILLs at random moments over a 3-stage pipeline with ghost
+creates, 5xx, dropped connections and truncated downloads, then a resume.
+
+Nothing lost, nothing paid twice, nothing paid for nothing, and every job with its own result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from leobatch.api.client import LeonardoClient
+from leobatch.plan import expand_plan
+from leobatch.pricing.calculator import price_online
+from leobatch.pricing.priced import PricedPlan
+from leobatch.recipe import load_recipe
+from leobatch.run.journal import Journal
+from tests.conftest import EmulatorHandle
+
+TIME_SCALE = 0.05
+
+# Siblings everywhere: image jobs that share a prompt and differ only in a field the listing
+# shows (guidance_scale) or in one it does not (nothing: no seed is set), and upscales of one
+# cut-out at two multipliers (a variation row carries no parameters at all).
+RECIPE = """\
+version: 1
+name: campaign
+matrix:
+  colour: [red, navy, white]
+  guidance: [5, 9]
+stages:
+  render:
+    kind: image
+    model: lightning-xl
+    prompt: "a {{ colour }} running sneaker, side view"
+    params: {width: 512, height: 512, num_images: 2, guidance_scale: "{{ guidance }}"}
+  cutout:
+    kind: nobg
+    from: render
+  large:
+    kind: universal-upscale
+    from: cutout
+    matrix: {mult: [1.5, 2.0]}
+    params: {upscaleMultiplier: "{{ mult }}", ultraUpscaleStyle: REALISTIC}
+"""
+
+FAULTS = {"ghost_rate": 0.1, "error_rate": 0.1, "drop_rate": 0.05, "truncate_rate": 0.1}
+
+
+def _start_run(
+    recipe: Path, emu: EmulatorHandle, stderr: int = subprocess.DEVNULL
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LEONARDO_API_KEY": emu.api_key, "LEONARDO_API_BASE_URL": emu.base_url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "leobatch", "run", str(recipe), "--yes", "--json",
+         "--time-scale", str(TIME_SCALE)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+    )  # fmt: skip
+
+
+def _priced(recipe: Path, emu: EmulatorHandle) -> PricedPlan:
+    async def price() -> PricedPlan:
+        async with LeonardoClient(emu.api_key, emu.base_url) as client:
+            return await price_online(expand_plan(load_recipe(recipe)), client, cache=None)
+
+    return anyio.run(price)
+
+
+def _kill_at_random_moments(recipe: Path, emu: EmulatorHandle, runs: int, seed: int) -> int:
+    """Start ``runs`` runs, each SIGKILLed after a random number of progress events."""
+    rng = random.Random(seed)
+    kills = 0
+    for _ in range(runs):
+        proc = _start_run(recipe, emu)
+        assert proc.stdout is not None
+        wanted, seen = rng.randint(1, 8), 0
+        while seen < wanted and proc.stdout.readline():
+            seen += 1
+        time.sleep(rng.uniform(0.0, 0.05))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(30)
+        proc.stdout.close()
+    return kills
+
+
+def _served(emu: EmulatorHandle, url: str) -> bytes:
+    for _ in range(20):  # truncated downloads are a fault of the CDN: ask until whole
+        try:
+            response = httpx.get(url, timeout=10)
+        except httpx.RemoteProtocolError:  # cut short (content-length says so)
+            continue
+        if response.status_code == 200:
+            return response.content
+    raise AssertionError(f"the emulator never served {url} whole")
+
+
+def assert_promises_hold(priced: PricedPlan, emu: EmulatorHandle) -> None:
+    """Every job complete with its own remote result and files; nothing paid for nothing."""
+    state = emu.state
+    with Journal.open_readonly(priced.plan.output_dir) as journal:
+        owners = Counter(s.remote_id for s in journal.jobs() if s.remote_id)
+        assert [rid for rid, n in owners.items() if n > 1] == [], "two jobs hold one result"
+        made = set(state.generations) | set(state.variations)
+        # Every job the server made (and charged: no FAILED faults here) belongs to a job.
+        assert sorted(made - set(owners)) == [], "paid results the journal does not own"
+        for job in priced.plan.jobs:
+            current = journal.job(job.key)
+            assert current.status == "complete", (job.stage, current)
+            rid = current.remote_id
+            assert rid is not None
+            request = current.request
+            # Its own result: the server made this remote job from exactly this job's request.
+            if rid in state.generations:
+                assert state.generations[rid].body == request, job.stage
+            else:
+                assert state.variations[rid].body == request, job.stage
+            outputs = journal.outputs(job.key)
+            assert len(outputs) == job.outputs
+            for out in outputs:
+                data = (priced.plan.output_dir / out.path).read_bytes()
+                assert hashlib.sha256(data).hexdigest() == out.sha256
+                assert out.url is not None
+                assert data == _served(emu, out.url), out.path
+    stats = emu.stats()
+    assert stats["duplicate_creates"] == 0, stats["creates_per_body"]
+    assert stats["credits_charged"] - stats["credits_refunded"] == priced.total
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sigkills_under_faults_then_resume_keep_both_promises(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorHandle], seed: int
+) -> None:
+    """>= 20 SIGKILLs with ghost creates, 5xx, drops and truncated downloads, then a resume:
+    0 duplicates, one job per result, no orphaned paid result, right files, charged == plan."""
+    emu = make_emulator(time_scale=TIME_SCALE, slots=4, seed=seed, **FAULTS)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE)
+    priced = _priced(recipe, emu)
+    assert len(priced.plan.jobs) == 6 + 12 + 24
+
+    kills = _kill_at_random_moments(recipe, emu, runs=24, seed=seed)
+    assert kills >= 20, f"only {kills} runs were still going when killed"
+    assert emu.stats()["faults"]["ghost"] > 0  # the attack happened
+
+    final = _start_run(recipe, emu, stderr=subprocess.PIPE)  # the faults stay on
+    out, err = final.communicate(timeout=120)
+    assert final.returncode == 0, (err.decode(), out.decode()[-3000:])
+    assert_promises_hold(priced, emu)
