@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from leobatch.errors import RecipeError
@@ -18,7 +19,8 @@ from leobatch.plan.jobs import UPSTREAM_TEXT, Input, Job, Plan, Upstream
 from leobatch.plan.keys import inputs_digest, job_key
 from leobatch.plan.limits import DEFAULT_MAX_JOBS
 from leobatch.plan.matrix import combinations, guard, too_many
-from leobatch.plan.outputs import BadPath, PathRegistry, normalise
+from leobatch.plan.ondisk import Conflict, conflicts, fs_limits
+from leobatch.plan.outputs import BadPath, PathRegistry, check_length, normalise
 from leobatch.plan.problems import Problems, describe_combo
 from leobatch.plan.render import Renderer, TemplateFailure
 from leobatch.plan.stagefields import StageFields
@@ -75,6 +77,8 @@ class _Expansion:
         self.renderer = Renderer()
         self.problems = Problems(recipe)
         self.paths = PathRegistry(_describe_owner)
+        self.limits = fs_limits(recipe.output_dir)
+        self.dir_bytes = len(os.fsencode(recipe.output_dir))
         self.made: dict[str, list[_Made]] = {}
         self.count = 0
         self.keys: set[str] = set()
@@ -100,6 +104,8 @@ class _Expansion:
                 break
             self._stage(stage)
         self._collisions()
+        if not self.problems.full:
+            self._on_disk()
         if self.problems:
             raise self.problems.error()
         recipe = self.recipe
@@ -235,6 +241,7 @@ class _Expansion:
             values = {**context, "stage": stage.name, "job": key[:12], "index": index, "ext": ext}
             try:
                 path = normalise(self.renderer.render(self.recipe.output_path, values))
+                check_length(path, self.dir_bytes, self.limits)
             except TemplateFailure as e:
                 problem(("output", "path"), f"output.path: {e}")
                 return ()
@@ -257,6 +264,38 @@ class _Expansion:
             f"output.path: {first} and {second} both render to {path!r}{more}; add what "
             "differs to output.path (e.g. {{ job }}, {{ upstream.index }})",
         )
+
+    def _on_disk(self) -> None:
+        """Planned paths that what is already in output.dir forbids: the first of each kind."""
+        by_reason: dict[str, list[Conflict]] = {}
+        for conflict in conflicts(self.recipe.output_dir, self.paths.claimed()):
+            by_reason.setdefault(conflict.reason, []).append(conflict)
+        for found in by_reason.values():
+            first = found[0]
+            more = f" (and {len(found) - 1:,} more)" if len(found) > 1 else ""
+            self.problems.add_plain(
+                ("output", "path"),
+                f"output.path: {_describe_owner(first.who)} renders to {first.path!r}"
+                f"{_conflict_reason(first, self.recipe.output_dir)}{more}",
+            )
+
+
+def _conflict_reason(conflict: Conflict, root: Path) -> str:
+    """The end of a conflict's message: what is in the way, and what to do."""
+    if conflict.reason == "link":
+        link = "which is" if conflict.blocker == conflict.path else f"whose {conflict.blocker!r} is"
+        return (
+            f", {link} a symbolic link; leobatch does not write through links (they can lead "
+            "outside output.dir): remove it or change output.path"
+        )
+    if conflict.reason == "not-a-folder":
+        return f", but {conflict.blocker!r} is a file, not a folder: move it or change output.path"
+    if conflict.reason == "folder":
+        return ", which is an existing folder: move it or change output.path"
+    return (
+        f": {root / conflict.path} already exists and no leobatch run in this output.dir wrote "
+        "it; move it away or change output.path"
+    )
 
 
 def _describe_owner(owner: tuple[str, Mapping[str, Any], str | None, int, int, int]) -> str:
