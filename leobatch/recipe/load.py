@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from leobatch.errors import Problem, RecipeError
 from leobatch.plan.jobs import Kind
+from leobatch.plan.outputs import output_dir_problem
 from leobatch.recipe.axisfiles import AxisFileError, confined, read_axis_file
 from leobatch.recipe.marked import KeyPath, Marks, parse_yaml
 from leobatch.recipe.model import (
@@ -108,6 +109,9 @@ def _build(doc: Mapping[str, Any], marks: Marks, display: str, path: Path, sha25
     output = doc.get("output") or {}
     out_dir = output.get("dir", f"out/{name}")
     try:
+        holding = output_dir_problem(folder, out_dir, name)  # '.', '..': among the user's files
+        if holding is not None:
+            raise AxisFileError(holding)
         output_dir = confined(folder, out_dir)
     except AxisFileError as e:
         at(("output", "dir"), f"output.dir: {e}")
