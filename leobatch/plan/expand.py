@@ -22,7 +22,7 @@ from leobatch.plan.matrix import combinations, guard, too_many
 from leobatch.plan.ondisk import Conflict, conflicts, fs_limits
 from leobatch.plan.outputs import BadPath, PathRegistry, check_length, normalise
 from leobatch.plan.problems import Problems, describe_combo
-from leobatch.plan.render import Renderer, TemplateFailure
+from leobatch.plan.render import PlanTimeSpent, Renderer, TemplateFailure
 from leobatch.plan.stagefields import StageFields
 from leobatch.recipe.model import Recipe, Stage
 
@@ -98,11 +98,14 @@ class _Expansion:
         )
 
     def run(self) -> Plan:
-        for stage in _upstream_first(self.recipe.stages):
-            self.made[stage.name] = []
-            if self.problems.full:
-                break
-            self._stage(stage)
+        try:
+            for stage in _upstream_first(self.recipe.stages):
+                self.made[stage.name] = []
+                if self.problems.full:
+                    break
+                self._stage(stage)
+        except PlanTimeSpent:  # already reported, at the template that spent the last of it
+            pass
         self._collisions()
         if not self.problems.full:
             self._on_disk()

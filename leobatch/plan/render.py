@@ -4,6 +4,13 @@ A string that is exactly one ``{{ expression }}`` renders to the expression's na
 (an int stays an int, a mapping stays a mapping); any other template renders to a string;
 a string without ``{`` is not a template at all. Every failure (undefined name, sandbox
 refusal, syntax, runtime error) becomes a ``TemplateFailure`` carrying a readable message.
+
+Templates are untrusted code held to a budget (``leobatch.plan.sandbox`` enforces it as they
+run): 1 MB per value and per output, ``TIME_LIMIT_S`` per render, and ``PLAN_TIME_LIMIT_S``
+for all renders of one plan together. The plan's limit is not a recipe setting: the
+templates of a 10,000-job plan take about 0.1 s, so 10 s is only ever reached by a template
+that does far more work than a prompt needs; its one failure names the template that was
+rendering when the time ran out, and the expansion stops there (``PlanTimeSpent``).
 """
 
 from __future__ import annotations
@@ -11,19 +18,30 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
+from time import perf_counter
 from typing import Any
 
-from jinja2 import StrictUndefined, Undefined, meta, nodes
+from jinja2 import Undefined, meta, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
-from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-__all__ = ["Renderer", "TemplateFailure"]
+from leobatch.plan.guards import MAX_CHARS, MAX_ITEMS, Breach, forget, weight
+from leobatch.plan.sandbox import OutOfTime, Sandbox
+
+__all__ = [
+    "PLAN_TIME_LIMIT_S",
+    "TIME_LIMIT_S",
+    "PlanTimeSpent",
+    "Renderer",
+    "TemplateFailure",
+]
 
 _SINGLE = re.compile(r"\A\{\{-?(.*?)-?\}\}\Z", re.DOTALL)
-#: Results and intermediate sequences larger than this are refused (memory exhaustion).
-MAX_ITEMS = 100_000
-MAX_EXPONENT = 256
+#: One render of one template may take this long.
+TIME_LIMIT_S = 1.0
+#: All renders of one plan together may take this long: a template that takes 0.9 s per job
+#: is within the limit above, and would take 2.5 hours over 10,000 jobs.
+PLAN_TIME_LIMIT_S = 10.0
 
 Compiled = Callable[[Mapping[str, Any]], Any]
 
@@ -32,25 +50,9 @@ class TemplateFailure(Exception):
     """A template could not be compiled or rendered; ``str(self)`` is the user message."""
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, with ``*`` and ``**`` bounded so a template cannot exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        big_power = operator == "**" and _number(right) and _number(left)
-        if big_power and abs(right) > MAX_EXPONENT and abs(left) > 1:
-            raise SecurityError(f"exponent {right} is too large")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                sized = isinstance(seq, (str, list, tuple)) and isinstance(times, int)
-                if sized and len(seq) * times > MAX_ITEMS:
-                    raise SecurityError("the result of '*' would be too large")
-        return super().call_binop(context, operator, left, right)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+class PlanTimeSpent(Exception):
+    """The plan's template time is spent, and the failure saying so has been raised once;
+    the expansion stops here (see ``leobatch.plan.expand``)."""
 
 
 class Renderer:
@@ -61,10 +63,16 @@ class Renderer:
     names it reads: a 10,000-job matrix renders ``{{ model }}`` once per model.
     """
 
-    def __init__(self) -> None:
-        self.env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-        self.env.globals.pop("lipsum", None)
-        self.env.filters.pop("random", None)
+    def __init__(
+        self, *, time_limit_s: float = TIME_LIMIT_S, plan_time_limit_s: float = PLAN_TIME_LIMIT_S
+    ) -> None:
+        self.env = Sandbox()
+        self.time_limit_s = time_limit_s
+        self.plan_time_limit_s = plan_time_limit_s
+        #: Rendering time left for the whole plan.
+        self.time_left_s = plan_time_limit_s
+        self.renders = 0
+        self._spent_reported = False
         self._compiled: dict[str, Compiled] = {}
         self._names: dict[str, tuple[str, ...] | None] = {}
         self._memo: dict[tuple[str, tuple[Any, ...]], Any] = {}
@@ -170,19 +178,50 @@ class Renderer:
                 return isinstance(node, nodes.Name)
 
     def _call(self, compiled: Compiled, context: Mapping[str, Any]) -> Any:
+        left = self.time_left_s
+        if left <= 0:
+            self._spent()
+        env = self.env
+        start = perf_counter()
+        env.deadline = start + min(left, self.time_limit_s)
         try:
             result = compiled(context)
         except TemplateFailure:
             raise
+        except OutOfTime:
+            if left < self.time_limit_s:  # the plan's time ran out, not this template's
+                self.time_left_s = 0.0
+                self._spent()
+            raise TemplateFailure(
+                f"template rendering passes the {self.time_limit_s:g} s time limit"
+            ) from None
+        except Breach as e:
+            raise TemplateFailure(str(e)) from None
         except SecurityError as e:
             raise TemplateFailure(f"refused by the template sandbox: {e.message}") from None
         except UndefinedError as e:
             raise TemplateFailure(str(e.message)) from None
         except RecursionError:
             raise TemplateFailure("template recursion too deep") from None
+        except MemoryError:
+            raise TemplateFailure("template needs too much memory") from None
         except Exception as e:  # a template is untrusted code: any failure is the recipe's
             raise TemplateFailure(f"template error: {type(e).__name__}: {e}") from None
+        finally:
+            self.time_left_s -= perf_counter() - start
+            self.renders += 1
+            forget()
         return result
+
+    def _spent(self) -> None:
+        """The plan's template time is spent: one located failure, then PlanTimeSpent."""
+        if self._spent_reported:
+            raise PlanTimeSpent
+        self._spent_reported = True
+        raise TemplateFailure(
+            f"templates pass the {self.plan_time_limit_s:g} s time limit for one plan "
+            f"(all {self.renders:,} renders together); planning stopped here"
+        )
 
     def _compile(self, source: str) -> Compiled:
         try:
@@ -204,10 +243,11 @@ class Renderer:
             template = self.env.from_string(tree)
             root, new_context = template.root_render_func, template.new_context
             globals_ = dict(self.env.globals)
+            concat = self.env.concat  # counts the output as it is rendered
 
             def render(context: Mapping[str, Any]) -> str:
                 # shared=True skips Jinja's per-render merge of globals: half the cost
-                return "".join(root(new_context({**globals_, **context}, shared=True)))
+                return concat(root(new_context({**globals_, **context}, shared=True)))
 
             return render
         except TemplateSyntaxError as e:
@@ -218,7 +258,7 @@ class Renderer:
             raise TemplateFailure("template nested too deeply") from None
 
 
-def _lookup(env: _Sandbox, node: nodes.Expr, context: Mapping[str, Any]) -> Any:
+def _lookup(env: Sandbox, node: nodes.Expr, context: Mapping[str, Any]) -> Any:
     if isinstance(node, nodes.Name):
         if node.name in context:
             return context[node.name]
@@ -232,10 +272,14 @@ def _lookup(env: _Sandbox, node: nodes.Expr, context: Mapping[str, Any]) -> Any:
             str(value)
         return env.filters[node.name](value)
     assert isinstance(node, nodes.Getattr)
-    value = env.getattr(_lookup(env, node.node, context), node.attr)
+    # Jinja's lookup without the clock: a plain template's work is bounded by its length
+    value = _SANDBOX_GETATTR(env, _lookup(env, node.node, context), node.attr)
     if isinstance(value, Undefined):
         str(value)  # raises Jinja's own message (undefined attribute, or the sandbox's)
     return value
+
+
+_SANDBOX_GETATTR = ImmutableSandboxedEnvironment.getattr
 
 
 def _raiser(failure: TemplateFailure) -> Compiled:
@@ -300,11 +344,15 @@ def _plain(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, str):
+        if len(value) > MAX_CHARS:
+            raise TemplateFailure("template output passes the 1 MB limit")
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise TemplateFailure(f"{value} is not a finite number")
         return value
+    if depth == 0 and weight(value) > MAX_CHARS:
+        raise TemplateFailure("template output passes the 1 MB limit")
     if isinstance(value, (list, tuple)):
         if len(value) > MAX_ITEMS:
             raise TemplateFailure("the list is too long")
