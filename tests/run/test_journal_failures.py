@@ -526,3 +526,32 @@ def test_tasks_failing_together_on_a_full_disk_give_one_line(
         run_main(cli, ["go"])
     assert exited.value.code == 1
     assert capsys.readouterr().err == line + "\n"
+
+
+@tmpfs
+def test_opening_a_journal_on_a_really_full_disk_says_so(tmp_path: Path) -> None:
+    """The lock's holder note cannot be written either: the journal's own message is given."""
+    code = """
+        import os
+        from pathlib import Path
+        from leobatch.errors import JournalError
+        from leobatch.run.journal import Journal
+        disk = Path(os.environ["DISK"])
+        Journal.open(disk).close()
+        f = open(disk / "filler", "wb", buffering=0)
+        try:
+            while True:
+                f.write(b"0" * 4096)
+        except OSError:
+            pass
+        try:
+            Journal.open(disk)
+        except JournalError as e:
+            print(e)
+    """
+    result = _in_tmpfs(f'$PY -c "{_quoted(code)}"', tmp_path)
+    db = tmp_path / "disk" / ".leobatch" / "state.sqlite"
+    assert result.stdout == (
+        f"cannot open the journal {db}: disk I/O error (the disk may be full, over its quota "
+        "or failing). Every step journaled so far is kept: fix the disk and run again\n"
+    ), result.stderr
