@@ -5,7 +5,8 @@ One file per output directory, ``<output.dir>/.leobatch/state.sqlite``, in WAL m
 process killed at any instant (SIGKILL included) never loses a transition it was told about. Power
 loss is out of scope. A writer (:meth:`Journal.open`) holds the directory's exclusive lock
 (:mod:`leobatch.run.lock`); readers (:meth:`Journal.open_readonly`: ``status``, ``plan``'s diff)
-take no lock and see committed state while a run writes.
+take no lock and see committed state while a run writes. Both check the file first
+(:mod:`leobatch.run._journal_file`): a damaged journal is refused, never rewritten.
 
 Job state machine (anything else raises :class:`JournalError`)::
 
