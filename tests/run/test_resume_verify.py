@@ -1,4 +1,4 @@
-"""On resume, a file claimed to be in place is checked by content: damaged in place, fetched again."""
+"""On resume, a kept file is checked by content: one damaged in place is fetched again."""
 
 from __future__ import annotations
 
