@@ -6,7 +6,7 @@ tracking -> submitting -> engine): one object per run, each module one concern.
 
 from __future__ import annotations
 
-import math
+import heapq
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -128,7 +128,17 @@ class EngineState:
         self.changed = anyio.Event()
         self.dirty = True
         self.webhooks = False
-        self.ready_tx, self.ready_rx = anyio.create_memory_object_stream[Job](math.inf)
+        self.hinted = anyio.Event()  # a webhook callback asked the tracker to look now
+        # Ready jobs, deepest pipeline stage first (then in the order they became ready): a
+        # finished upstream output goes straight on down its pipeline, so final assets stream
+        # out early instead of waiting behind every root job.
+        self.ready: list[tuple[int, int, Job]] = []
+        self.ready_seq = 0
+        self.ready_added = anyio.Event()
+        self.depth: dict[str, int] = {}
+        for job in self.plan.jobs:  # upstream jobs come first in a plan
+            up = job.upstream.key if job.upstream is not None else None
+            self.depth[job.key] = self.depth.get(up, -1) + 1 if up is not None else 0
 
     def _poke(self) -> None:
         self.dirty = True
@@ -140,6 +150,15 @@ class EngineState:
             self.stop_reason = reason
             self.emit(Event("stopping", data={"reason": reason, "in_flight": len(self.tracked)}))
         self._poke()
+
+    def _claim(self, job: Job, remote_id: str) -> None:
+        """Record that ``remote_id`` is ``job``'s; another job's id is never taken over."""
+        owner = self.claimed.setdefault(remote_id, job.key)
+        if owner != job.key:
+            raise ClaimConflict(
+                f"remote job {remote_id} is job {owner[:12]}'s; job {job.key[:12]} may not "
+                "take it (a leobatch bug: the journal is intact, please report it)"
+            )
 
     def _busy(self, job: Job) -> bool:
         return job.key in self.tracked_keys
@@ -175,7 +194,9 @@ class EngineState:
         if job.key in self.queued or job.key in self.terminal or self._busy(job):
             return
         self.queued.add(job.key)
-        self.ready_tx.send_nowait(job)
+        self.ready_seq += 1
+        heapq.heappush(self.ready, (-self.depth.get(job.key, 0), self.ready_seq, job))
+        self.ready_added.set()
 
     def _release(self, job: Job) -> None:
         self.reserved.pop(job.key, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from typing import Any
 
@@ -35,11 +36,21 @@ class Submitting(Tracking):
     """The engine's submitter: ready jobs out to the API, never twice."""
 
     async def _submitter(self) -> None:
-        async for job in self.ready_rx:
+        while True:
+            # A slot first, then the job: the most urgent one ready at the moment a slot frees
+            # (deepest stage first), not the one that happened to be next when we began waiting.
+            # The submitter is the only task taking slots once the run is under way, so the
+            # slot seen free here is still free below.
+            await self.inflight.acquire_on_behalf_of(_SLOT_PROBE)
+            self.inflight.release_on_behalf_of(_SLOT_PROBE)
+            while not self.ready:
+                self.ready_added = anyio.Event()
+                await self.ready_added.wait()
+            *_, job = heapq.heappop(self.ready)
             self.queued.discard(job.key)
             if self.stopping:
                 continue
-            await self.inflight.acquire_on_behalf_of(job.key)
+            self.inflight.acquire_on_behalf_of_nowait(job.key)
             if self.stopping or not self._reserve(job):
                 self.inflight.release_on_behalf_of(job.key)
                 continue
@@ -324,6 +335,10 @@ def _unknown_class(job: Job) -> str:
     """The price class of a job the plan could not price (its calculator request, or kind)."""
     request = price_request(job)
     return request.class_key if request is not None else f"kind:{job.kind}"
+
+
+#: Who borrows a slot for the instant the submitter checks that one is free.
+_SLOT_PROBE = object()
 
 
 class _Undecided(Exception):

@@ -36,15 +36,26 @@ class Tracking(Downloading):
         # One listing covers every slot's job: polling every 0.3 job durations costs about
         # 1 / (0.3 * slots) status requests per job (0.33 at 10 slots), while the headroom keeps
         # the server's queue fed through the detection delay.
-        shortest = min(self._expected_s(t.job.kind) for t in self.tracked.values())
+        shortest = self._shortest_expected_s()
         low = 0.02 * self.options.time_scale
         # With webhooks, polling is only a sweep for callbacks that never came.
         factor = 3.0 if self.webhooks else 0.3
         return min(max(shortest * factor, low), self.options.max_poll_interval_s)
 
+    def _shortest_expected_s(self) -> float:
+        if not self.tracked:
+            return self._expected_s("image")
+        return min(self._expected_s(t.job.kind) for t in self.tracked.values())
+
     async def _tracker(self) -> None:
         while True:
-            await anyio.sleep(self._poll_interval())
+            with anyio.move_on_after(self._poll_interval()):
+                await self.hinted.wait()
+            if self.hinted.is_set():
+                # A callback came: look soon, after a moment that lets its neighbours arrive
+                # (a tenth of a job: about one listing per two or three callbacks).
+                await anyio.sleep(0.1 * self._shortest_expected_s())
+                self.hinted = anyio.Event()
             if not self.tracked:
                 continue
             try:
@@ -123,21 +134,16 @@ class Tracking(Downloading):
     async def _on_callback(self, callback: Callback) -> None:
         """A webhook said a generation finished: a hint to look now, never a source of truth.
 
-        Status and URLs come from a GET of the generation, never from the callback's body: a
-        forged FAILED would otherwise make us pay again, a forged COMPLETE save an attacker's
-        file as our output.
+        Status and URLs come from the API (the tracker's next listing, brought forward), never
+        from the callback's body: a forged FAILED would otherwise make us pay again, a forged
+        COMPLETE save an attacker's file as our output. Callbacks that arrive together are
+        verified by one listing request.
         """
         tracked = self.tracked.get(callback.generation_id)
         if tracked is None or tracked.job.kind not in GENERATION_KINDS:
             return
         self.emit(Event("callback", tracked.job.key, tracked.job.stage))
-        await self.global_limit.acquire()
-        try:
-            gen = await self.client.get_generation(tracked.remote_id)
-        except TransientError:
-            return  # the polling sweep will look again
-        if gen is not None:
-            await self._observe_generation(tracked, gen)
+        self.hinted.set()
 
     async def _observe_generation(self, tracked: _Tracked, gen: Generation) -> None:
         if gen.status == "PENDING" or self.tracked.get(tracked.remote_id) is not tracked:

@@ -115,8 +115,6 @@ class _Engine(Submitting):
             with self.journal.grouped():
                 await self._run_tasks(stop)
         finally:
-            self.ready_tx.close()
-            self.ready_rx.close()
             await self.http.aclose()
             self._write_manifest()
         result = self._result()

@@ -237,7 +237,8 @@ async def test_the_engine_runs_on_trio(tmp_path: Path, emulator: EmulatorHandle)
 async def test_webhooks_complete_jobs_with_few_status_requests(
     tmp_path: Path, make_emulator: Callable[..., EmulatorHandle]
 ) -> None:
-    """With --webhook-listen, callbacks settle jobs; polling is reduced to a sweep."""
+    """With --webhook-listen, callbacks bring the next status check forward; each is verified
+    through the API (a batched listing), never taken from the callback's body."""
     import socket
 
     with socket.socket() as s:
@@ -257,7 +258,7 @@ async def test_webhooks_complete_jobs_with_few_status_requests(
     assert callbacks >= 15, callbacks
     stats = emu.stats()
     status = sum(n for r, n in stats["requests"].items() if r.startswith("GET /generations"))
-    assert status / 30 <= 0.2, stats["requests"]
+    assert status / 30 <= 0.5, stats["requests"]
     _verify_outputs(priced)
 
 
