@@ -12,6 +12,7 @@ Third-party exceptions are translated at the module edge with ``raise ... from e
     │   ├── JournalDamagedError  the journal file is not SQLite, empty or damaged: kept as is
     │   └── LockedError        another run holds the output directory
     ├── ManifestError          the manifest cannot be written (the previous one stays)
+    ├── ReportError            the report cannot be built (no manifest, unsafe -o, bad axis)
     └── ApiError               the Leonardo API said no (message never contains the key)
         ├── AuthError          missing, malformed or wrong API key
         ├── ApiValidationError the API refused the request body (carries its message)
@@ -45,6 +46,7 @@ __all__ = [
     "Problem",
     "RateLimitedError",
     "RecipeError",
+    "ReportError",
     "TransientError",
 ]
 
@@ -107,6 +109,11 @@ class LockedError(JournalError):
 
 class ManifestError(LeobatchError):
     """The manifest could not be written (a full disk, say); the previous one is left whole."""
+
+
+class ReportError(LeobatchError):
+    """The report cannot be built: no manifest, an axis or stage that is not there, an output
+    folder it must not write into, or a file it cannot write."""
 
 
 class ApiError(LeobatchError):
