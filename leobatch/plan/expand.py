@@ -285,6 +285,8 @@ class _Expansion:
 
 def _conflict_reason(conflict: Conflict, root: Path) -> str:
     """The end of a conflict's message: what is in the way, and what to do."""
+    if conflict.blocker == "":  # output.dir itself (resolved at load: a file, or changed since)
+        return f", but output.dir {str(root)!r} is not a folder: move it or change output.dir"
     if conflict.reason == "link":
         link = "which is" if conflict.blocker == conflict.path else f"whose {conflict.blocker!r} is"
         return (

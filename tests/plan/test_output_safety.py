@@ -144,6 +144,18 @@ def test_a_file_where_a_folder_goes_and_a_folder_where_a_file_goes(here: Path) -
     ]
 
 
+def test_an_output_dir_that_is_a_file_is_refused(here: Path) -> None:
+    """output.dir exists as a file: one line naming it."""
+    write(here, "a.jpg", "b.jpg")
+    (here / "out" / "safe").rmdir()
+    (here / "out" / "safe").write_text("mine")
+    assert problems() == [
+        f"{AT}: output.path: stage 'hero' (target=a.jpg) renders to 'a.jpg', but output.dir "
+        f"{str(here.resolve() / 'out' / 'safe')!r} is not a folder: move it or change output.dir "
+        "(and 1 more)"
+    ]
+
+
 def test_a_whole_path_over_path_max_is_refused(here: Path) -> None:
     """Twenty 220-byte folder names: each fits NAME_MAX, the whole does not fit PATH_MAX."""
     long_path = "/".join(["d" * 220] * 20) + "/a.jpg"
