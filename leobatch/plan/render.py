@@ -64,13 +64,16 @@ class Renderer:
     """
 
     def __init__(
-        self, *, time_limit_s: float = TIME_LIMIT_S, plan_time_limit_s: float = PLAN_TIME_LIMIT_S
+        self, *, time_limit_s: float | None = None, plan_time_limit_s: float | None = None
     ) -> None:
         self.env = Sandbox()
-        self.time_limit_s = time_limit_s
-        self.plan_time_limit_s = plan_time_limit_s
+        # the module's limits, read now (not at import) so that tests can lower them
+        self.time_limit_s = TIME_LIMIT_S if time_limit_s is None else time_limit_s
+        self.plan_time_limit_s = (
+            PLAN_TIME_LIMIT_S if plan_time_limit_s is None else plan_time_limit_s
+        )
         #: Rendering time left for the whole plan.
-        self.time_left_s = plan_time_limit_s
+        self.time_left_s = self.plan_time_limit_s
         self.renders = 0
         self._spent_reported = False
         self._compiled: dict[str, Compiled] = {}
@@ -179,6 +182,7 @@ class Renderer:
 
     def _call(self, compiled: Compiled, context: Mapping[str, Any]) -> Any:
         left = self.time_left_s
+        self.renders += 1
         if left <= 0:
             self._spent()
         env = self.env
@@ -209,7 +213,6 @@ class Renderer:
             raise TemplateFailure(f"template error: {type(e).__name__}: {e}") from None
         finally:
             self.time_left_s -= perf_counter() - start
-            self.renders += 1
             forget()
         return result
 
