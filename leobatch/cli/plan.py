@@ -7,12 +7,13 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import click
 
 from leobatch.cli._options import max_jobs_option
+from leobatch.cli._select import select_plan, selection_of, selection_options
 from leobatch.errors import BudgetError
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ async def _price_online(plan: Plan, refresh: bool) -> Priced:
     "--refresh-prices", is_flag=True, help="Ask the calculator again, ignoring the cache."
 )
 @max_jobs_option
+@selection_options
 def command(
     recipe: Path,
     offline: bool,
@@ -82,6 +84,7 @@ def command(
     save_to: Path | None,
     refresh_prices: bool,
     max_jobs: int,
+    **select: Any,
 ) -> None:
     """Expand RECIPE into jobs and price them: per stage, per model, and in total.
 
@@ -94,16 +97,32 @@ def command(
     from leobatch.plan.summary import Diff, summarise
     from leobatch.run.diff import diff_plan
 
-    plan = plan_recipe(recipe, max_jobs=max_jobs)
-    result = price(plan, offline=offline, refresh=refresh_prices)
-    changes = diff_plan(plan)
+    selection = selection_of(**select)
+    if save_to is not None and not selection.everything:
+        raise click.UsageError("--output saves the whole plan: select jobs when you run it")
+    full = plan_recipe(recipe, max_jobs=max_jobs)
+    selected = select_plan(full, selection)
+    plan = selected.plan
+    result = price(full, offline=offline, refresh=refresh_prices)
+    priced = selected.priced(result.priced)
+    changes = diff_plan(plan, full)
     diff = Diff(new=len(changes.new), done=len(changes.done), removed=changes.removed)
-    summary = summarise(result.priced, diff=diff, balance=result.balance)
-    to_render = changes.credits_to_render(result.priced.credits)
+    summary = summarise(priced, diff=diff, balance=result.balance)
+    to_render = changes.credits_to_render(priced.credits)
     if as_json:
-        click.echo(json.dumps(summary.to_json()))
+        data = summary.to_json()
+        if not selection.everything:
+            data["selection"] = {
+                "options": selection.describe(),
+                "jobs": len(plan.jobs),
+                "of": selected.total,
+                "left_out": selected.left_out,
+            }
+        click.echo(json.dumps(data))
     else:
         render_summary(summary, note=result.note, to_render=to_render)
+        if (line := selected.describe()) is not None:
+            click.echo(line)
     if save_to is not None:
         from leobatch.planfile import save_plan
 

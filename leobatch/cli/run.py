@@ -10,13 +10,17 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import click
 
 from leobatch.cli._errors import EXIT_ERROR, EXIT_FAILED_JOBS, EXIT_INTERRUPTED, EXIT_OK
 from leobatch.cli._options import max_jobs_option
+from leobatch.cli._select import select_plan, selection_of, selection_options
+
+if TYPE_CHECKING:
+    from leobatch.plan.select import Selection
 
 #: Time scale of the embedded emulator: a 6 s image job takes about 0.12 s.
 EMBEDDED_TIME_SCALE = 0.02
@@ -33,6 +37,7 @@ class _Args:
     allow_unknown_prices: bool
     time_scale: float | None
     webhook_listen: tuple[str, int] | None
+    selection: Selection
 
 
 def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -78,6 +83,7 @@ def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) ->
     help="Receive completion webhooks here (bearer key from LEOBATCH_WEBHOOK_KEY); "
     "polling then only sweeps for callbacks that never came.",
 )
+@selection_options
 def command(
     target: Path,
     emulator: bool,
@@ -88,6 +94,7 @@ def command(
     allow_unknown_prices: bool,
     time_scale: float | None,
     webhook_listen: tuple[str, int] | None,
+    **select: Any,
 ) -> int:
     """Render TARGET, a recipe or a plan saved by `leobatch plan -o`.
 
@@ -110,6 +117,7 @@ def command(
         allow_unknown_prices,
         time_scale,
         webhook_listen,
+        selection_of(**select),
     )
     return anyio.run(_main, args)
 
@@ -131,6 +139,8 @@ async def _main(args: _Args) -> int:
         from leobatch.plan import plan_recipe
 
         plan = plan_recipe(args.target, max_jobs=args.max_jobs)
+    # The selection's jobs are rendered; the whole plan is priced, journaled and in the manifest.
+    selected = select_plan(plan, args.selection)
 
     holder = Journal.running(plan.output_dir)
     if holder is not None:  # say so now, before pricing and asking
@@ -143,17 +153,20 @@ async def _main(args: _Args) -> int:
             else:
                 cache = None if args.emulator else PriceCache.default()
                 priced = await price_online(plan, client, cache=cache, refresh=args.refresh_prices)
-            if priced.unknown_jobs and not args.allow_unknown_prices:
+            shown = selected.priced(priced)
+            if shown.unknown_jobs and not args.allow_unknown_prices:
                 raise PricingError(
-                    f"{priced.unknown_jobs} jobs have no known price; "
+                    f"{shown.unknown_jobs} jobs have no known price; "
                     f"add --allow-unknown-prices to run them anyway"
                 )
             from leobatch.run.diff import diff_plan
 
-            diff = diff_plan(plan)
-            to_render = diff.credits_to_render(priced.credits)
+            diff = diff_plan(selected.plan, plan)
+            to_render = diff.credits_to_render(shown.credits)
             _check_money(to_render, diff.charged, plan.budget_credits, account.credits, BudgetError)
-            _echo_plan(priced, diff, to_render, account.credits, args.json_lines)
+            _echo_plan(shown, diff, to_render, account.credits, args.json_lines)
+            if (line := selected.describe()) is not None and not args.json_lines:
+                click.echo(line)
             if not args.yes:
                 confirmed = await anyio.to_thread.run_sync(
                     lambda: click.confirm("Render it?", default=False)
@@ -165,14 +178,15 @@ async def _main(args: _Args) -> int:
                 time_scale=args.time_scale or time_scale,
                 webhook_listen=args.webhook_listen,
                 webhook_key=os.environ.get("LEOBATCH_WEBHOOK_KEY") or None,
+                select=selected.keys,
             )
             with Journal.open(plan.output_dir) as journal:
                 from leobatch.cli._progress import reporter_for, summary_lines
 
                 reporter = reporter_for(
-                    plan,
+                    selected.plan,
                     json_lines=args.json_lines,
-                    credits_planned=priced.total,
+                    credits_planned=shown.total,
                     done_keys=diff.done,
                 )
                 stop = anyio.Event()

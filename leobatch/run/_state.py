@@ -77,9 +77,18 @@ class EngineState:
         self.journal = journal
         self.options = options
         self.emit = on_event
-        self.jobs: dict[str, Job] = {job.key: job for job in self.plan.jobs}
+        # The jobs this run renders: the plan's, or the selection's (closed upstream). The
+        # journal and the manifest still cover the whole plan.
+        select = set(options.select) if options.select is not None else None
+        if select is not None:  # close it upstream (upstream jobs come first in a plan)
+            for job in reversed(self.plan.jobs):
+                if job.key in select and job.upstream is not None:
+                    select.add(job.upstream.key)
+        self.jobs: dict[str, Job] = {
+            job.key: job for job in self.plan.jobs if select is None or job.key in select
+        }
         self.downstream: dict[str, list[Job]] = defaultdict(list)
-        for job in self.plan.jobs:
+        for job in self.jobs.values():
             if job.upstream is not None:
                 self.downstream[job.upstream.key].append(job)
         self.retries = (

@@ -30,9 +30,14 @@ class PlanDiff:
         return sum(credits.get(key) or 0 for key in self.new)
 
 
-def diff_plan(plan: Plan) -> PlanDiff:
-    """Compare ``plan`` with its output directory's journal (read-only: safe during a run)."""
+def diff_plan(plan: Plan, whole: Plan | None = None) -> PlanDiff:
+    """Compare ``plan`` with its output directory's journal (read-only: safe during a run).
+
+    ``whole`` is the recipe's whole plan when ``plan`` is a selection of it: a job left out of
+    the selection is not "no longer in the recipe".
+    """
     keys = frozenset(job.key for job in plan.jobs)
+    recipe_keys = keys if whole is None else frozenset(job.key for job in whole.jobs)
     if not Journal.exists(plan.output_dir):
         return PlanDiff(new=keys, done=frozenset(), removed=0, charged=0)
     with Journal.open_readonly(plan.output_dir) as journal:
@@ -46,5 +51,5 @@ def diff_plan(plan: Plan) -> PlanDiff:
         and state.status == "complete"
         and all(out.downloaded for out in outputs.get(key, ()))
     )
-    removed = sum(1 for key in states if key not in keys)
+    removed = sum(1 for key in states if key not in recipe_keys)
     return PlanDiff(new=keys - done, done=done, removed=removed, charged=charged)

@@ -86,7 +86,7 @@ class _Engine(Submitting):
                     "in_flight_cap": slots + headroom,
                     "balance": self.balance,
                     "budget": self.budget,
-                    "credits_planned": self.priced.total,
+                    "credits_planned": sum(self.priced.credits.get(k) or 0 for k in self.jobs),
                 },
             )
         )
@@ -191,7 +191,7 @@ class _Engine(Submitting):
                 else:
                     self.journal.mark_absent(job.key)
                     self.inflight.release_on_behalf_of(job.key)
-        for job in self.plan.jobs:
+        for job in self.jobs.values():
             if job.key not in self.terminal and self._upstream_ready(job) and not self._busy(job):
                 self._enqueue(job)
 

@@ -12,6 +12,8 @@ class RunOptions:
     """How a run behaves. ``None`` means: from the plan (recipe ``limits``), else the account.
 
     ``time_scale`` shrinks rate windows and poll intervals for a time-scaled emulator.
+    ``select`` renders only these job keys (a selection closed upstream; see
+    ``leobatch.plan.select``); the journal and the manifest still cover the whole plan.
     ``webhook_listen`` serves completion callbacks on (host, port) for the run, checking the
     bearer ``webhook_key``; polling then only sweeps for callbacks that never came.
     """
@@ -28,6 +30,7 @@ class RunOptions:
     max_poll_interval_s: float = 10.0
     webhook_listen: tuple[str, int] | None = None
     webhook_key: str | None = None
+    select: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
