@@ -23,6 +23,7 @@ from leobatch.request._context import (
     describe,
 )
 from leobatch.request._elements import elements
+from leobatch.request._seeds import check_seed
 
 __all__ = ["KINDS"]
 
@@ -146,8 +147,7 @@ def _pipelines(ctx: Ctx, model: Model | None, has_model: bool) -> None:
     ctx.check_range("promptMagicStrength", 0.1, 1.0)
     ctx.check_range("contrastRatio", 0, 1)
     ctx.check_range("imagePromptWeight", 0, 2)
-    if "seed" in body and body["seed"] < 0:
-        ctx.problem(("params", "seed"), f"seed must not be negative, not {body['seed']}")
+    check_seed(ctx, model)
 
 
 def _image_source(ctx: Ctx, model: Model | None) -> None:

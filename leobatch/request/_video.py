@@ -14,6 +14,7 @@ from leobatch.request._context import (
     describe,
 )
 from leobatch.request._elements import motion
+from leobatch.request._seeds import check_seed
 
 __all__ = ["KINDS"]
 
@@ -115,6 +116,7 @@ def _video(ctx: Ctx, image: bool) -> Shape:
     motion(ctx, model)
     if image:
         _image_input(ctx)
+    check_seed(ctx, model)
     if model is None:
         return Shape(1, None, None, "mp4")
     resolution = ctx.body.setdefault("resolution", model.resolutions[0])
