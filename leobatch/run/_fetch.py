@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Literal
 
 from leobatch.errors import (
@@ -47,6 +48,10 @@ class Downloading(EngineState):
                     Event("downloaded", job.key, job.stage, {"path": path, "bytes": got.bytes})
                 )
         except (TransientError, NotFoundError) as e:
+            if _disk_full(e):
+                # Every output after this one would fail too, and each job sent meanwhile is
+                # paid for: stop submitting now (the next run fetches what is missing).
+                self._stop(f"the disk is full: {e}")
             if not self._current(job, idx, url):
                 pass  # the job was rendered again meanwhile: this output is not its any more
             elif await self._remote_gone(job):
@@ -62,3 +67,16 @@ class Downloading(EngineState):
     def _current(self, job: Job, idx: int, url: str) -> bool:
         """Whether output ``idx`` of a complete ``job`` is still the one at ``url``."""
         return self.journal.output_at(job.key, idx, url)
+
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is the file system running out of room."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _FULL:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})

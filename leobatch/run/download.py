@@ -168,6 +168,8 @@ async def _stream_into(
                 media_type = await anyio.to_thread.run_sync(_verify, out, media)
         _place(folder, name, dest)
         placed = True
+    except OSError as e:  # closing the file flushes its buffer: a full disk shows up here too
+        raise DestinationError(f"cannot write {dest}: {e.strerror or e}") from e
     finally:
         if not placed:
             with contextlib.suppress(OSError):  # never created, or already gone
