@@ -69,7 +69,8 @@ def command(
     if sheets:
         largest = max(result.sheets, key=lambda s: s.width * s.height, default=None)
         size = f"; largest {largest.width}x{largest.height} px" if largest else ""
-        click.echo(f"{len(result.sheets)} contact sheets ({result.sheets_drawn} drawn){size}")
+        n = len(result.sheets)
+        click.echo(f"{n} contact sheet{'s' if n != 1 else ''} ({result.sheets_drawn} drawn){size}")
     click.echo(f"Report: {result.index}")
     if open_browser:
         _open(result.index)

@@ -138,8 +138,8 @@ def _too_large(width: int, height: int) -> _Unshowable:
 
 def _bomb_message() -> str:
     return (
-        f"too large to open safely (over {Image.MAX_IMAGE_PIXELS:,} pixels, Pillow's "
-        "decompression-bomb limit); open the file itself to look at it"
+        f"too large to open safely: over Pillow's decompression-bomb limit of "
+        f"{Image.MAX_IMAGE_PIXELS:,} pixels; open the file itself to look at it"
     )
 
 
