@@ -348,6 +348,23 @@ class Journal(JournalBase):
             job=("status = 'planned', failures = 0, completed_at = NULL", ()),
         )
 
+    def forget(self, keys: Iterable[str]) -> int:
+        """Delete jobs and everything journaled of them (attempts, outputs, texts), all in one
+        transaction; returns how many were journaled. For ``prune``: refused, for all of them,
+        if one is in flight (*submitting*/*submitted*), since its remote result may still come."""
+        wanted = sorted(set(keys))
+        with self._tx() as conn:
+            for key in wanted:
+                status = self._scalar("SELECT status FROM jobs WHERE key = ?", (key,))
+                if status in ("submitting", "submitted"):
+                    raise JournalError(f"cannot forget job {key[:12]}: it is {status} (in flight)")
+            rows = [(key,) for key in wanted]
+            for table in ("attempts", "outputs", "texts"):  # children first (foreign keys)
+                conn.executemany(f"DELETE FROM {table} WHERE job_key = ?", rows)
+            before = conn.total_changes
+            conn.executemany("DELETE FROM jobs WHERE key = ?", rows)
+            return conn.total_changes - before
+
     def record_output(
         self,
         key: str,
