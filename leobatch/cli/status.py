@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from leobatch.cli._select import select_plan, selection_of, selection_options
 from leobatch.run.journal import JobState, Journal, Summary
 
 __all__ = ["command", "output_dir_of", "status_json"]
@@ -126,12 +127,15 @@ def _human(data: dict[str, Any]) -> str:
     help="Read the journal of this output directory instead of a recipe's.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def command(recipe: Path | None, output_dir: Path | None, as_json: bool) -> None:
+@selection_options
+def command(recipe: Path | None, output_dir: Path | None, as_json: bool, **select: Any) -> None:
     """Summarise a recipe's run journal: done, running, failed and pending jobs, outputs
     downloaded, credits estimated vs charged per stage and model, and why jobs failed.
 
-    Read-only: safe while a run is writing.
+    Read-only: safe while a run is writing. The selection options (--where, --stage, ...)
+    narrow the summary to the jobs they select; they need the RECIPE.
     """
+    selection = selection_of(**select)
     if recipe is not None and output_dir is None:
         target = output_dir_of(recipe)
     elif output_dir is not None and recipe is None:
@@ -144,8 +148,22 @@ def command(recipe: Path | None, output_dir: Path | None, as_json: bool) -> None
         else:
             click.echo(f"nothing has run yet for {recipe or target} (no journal in {target})")
         return
+    keys: frozenset[str] | None = None
+    if not selection.everything:
+        if recipe is None:
+            raise click.UsageError("selecting jobs needs the RECIPE (not --dir)")
+        from leobatch.plan import plan_recipe
+
+        keys = select_plan(plan_recipe(recipe), selection).keys
     with Journal.open_readonly(target) as journal:
-        data = status_json(target, journal.summary(), journal.in_state("failed"), journal.meta())
+        if keys is None:
+            summary, failed = journal.summary(), journal.in_state("failed")
+        else:
+            summary = _summary_of(journal, keys)
+            failed = tuple(s for s in journal.in_state("failed") if s.key in keys)
+        data = status_json(target, summary, failed, journal.meta())
+    if keys is not None:
+        data["selection"] = {"options": selection.describe(), "jobs": len(keys)}
     holder = Journal.running(target)
     data["run"] = (
         None
@@ -156,3 +174,41 @@ def command(recipe: Path | None, output_dir: Path | None, as_json: bool) -> None
         click.echo(json.dumps(data, sort_keys=True))
     else:
         click.echo(_human(data))
+
+
+def _summary_of(journal: Journal, keys: frozenset[str]) -> Summary:
+    """The journal's summary over the selected jobs only (those it knows)."""
+    from collections import defaultdict
+
+    from leobatch.run.journal_records import STATUSES, GroupSummary
+
+    states = [s for s in journal.jobs() if s.key in keys]
+    statuses: dict[str, int] = dict.fromkeys(STATUSES, 0)
+    groups: dict[tuple[str, str | None], list[JobState]] = defaultdict(list)
+    for state in states:
+        statuses[state.status] += 1
+        groups[(state.stage, state.model)].append(state)
+    outputs = [o for key, outs in journal.all_outputs().items() if key in keys for o in outs]
+    rows = tuple(
+        GroupSummary(
+            stage,
+            model,
+            len(members),
+            sum(m.status == "complete" for m in members),
+            sum(m.status == "failed" for m in members),
+            sum(m.credits_estimated or 0 for m in members),
+            sum(m.credits_estimated is None for m in members),
+            sum(m.credits_charged or 0 for m in members),
+        )
+        for (stage, model), members in groups.items()
+    )
+    return Summary(
+        statuses=statuses,
+        outputs=len(outputs),
+        downloaded=sum(o.sha256 is not None for o in outputs),
+        credits_estimated=sum(g.credits_estimated for g in rows),
+        unknown_estimates=sum(g.unknown_estimates for g in rows),
+        credits_charged=sum(g.credits_charged for g in rows),
+        groups=rows,
+        last_update=max((s.updated_at for s in states), default=None),
+    )

@@ -143,3 +143,24 @@ def test_failed_reruns_only_the_failed_jobs(
     again = _run(emu, recipe, "--failed")
     assert again.returncode in (0, 3), again.stderr
     assert _creates(emu) - before == failed
+
+
+def test_status_summarises_only_the_selected_jobs(
+    make_emulator: Callable[..., EmulatorHandle], recipe: Path
+) -> None:
+    """status --where/--stage counts the selected jobs; without the recipe it is a usage error."""
+    emu = make_emulator(time_scale=TIME_SCALE)
+    assert _run(emu, recipe, "--where", "model=phoenix-1.0").returncode == 0
+    whole = json.loads(_leobatch(emu, "status", str(recipe), "--json").stdout)
+    assert (whole["jobs"], whole["done"]) == (24, 12)
+    mine = _leobatch(emu, "status", str(recipe), "--json", "--where", "model=phoenix-1.0")
+    data = json.loads(mine.stdout)
+    assert (data["jobs"], data["done"], data["pending"]) == (12, 12, 0)
+    assert data["selection"] == {"options": "--where model=phoenix-1.0", "jobs": 12}
+    shots = json.loads(_leobatch(emu, "status", str(recipe), "--json", "--stage", "shot").stdout)
+    assert (shots["jobs"], shots["done"]) == (12, 6)
+    no_recipe = _leobatch(
+        emu, "status", "--dir", str(recipe.parent / "out" / "grid"), "--stage", "shot"
+    )
+    assert no_recipe.returncode == 2
+    assert "selecting jobs needs the RECIPE" in no_recipe.stderr
