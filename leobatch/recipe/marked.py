@@ -8,6 +8,7 @@ sequence items, ``(1, 1)`` for the document itself.
 
 from __future__ import annotations
 
+import codecs
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -119,6 +120,15 @@ def _pos(node: Node) -> tuple[int, int]:
 def parse_yaml(text: str | bytes) -> Parsed:
     """Parse one YAML document safely, keeping marks; never raises for bad input."""
     builder = _Builder()
+    if isinstance(text, bytes) and not text.startswith(_UTF16_BOMS):
+        # decoded here, not by PyYAML, whose error gives only an offset into the file
+        data = text
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line, col = _byte_position(data, e.start)
+            message = f"the recipe is not UTF-8 text (byte 0x{data[e.start]:02x})"
+            return Parsed(None, {}, ((line, col, message),))
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:
@@ -134,6 +144,8 @@ def parse_yaml(text: str | bytes) -> Parsed:
         position = getattr(e, "position", None)
         if isinstance(position, int):
             col = position + 1
+        if isinstance(position, int) and isinstance(text, str):
+            line, col = _char_position(text, position)
         reason = getattr(e, "reason", None) or str(e).splitlines()[0]
         return Parsed(None, {}, ((line, col, f"not a readable YAML file: {reason}"),))
     except RecursionError:
@@ -146,9 +158,7 @@ def parse_yaml(text: str | bytes) -> Parsed:
         line, col = _pos(cycle.node)
         return Parsed(None, {}, ((line, col, "an alias refers to a value that contains it"),))
     if size > MAX_VALUES:
-        line, col = _pos(root)
-        message = f"the document expands to more than {MAX_VALUES} values (aliases)"
-        return Parsed(None, {}, ((line, col, message),))
+        return Parsed(None, {}, (_too_large(root),))
     builder.marks[()] = (1, 1)
     try:
         value = builder.build(root, (), 0)
@@ -184,6 +194,52 @@ def _expanded_size(node: Node, memo: dict[int, int], active: set[int]) -> int:
     active.discard(key)
     memo[key] = total
     return total
+
+
+def _too_large(root: Node) -> tuple[int, int, str]:
+    """What makes the document too large: its own size (located at its longest list or
+    mapping), or aliases that expand it."""
+    count, longest = 0, root
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue  # an alias: written once
+        seen.add(id(node))
+        count += 1
+        if isinstance(node, SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, MappingNode):
+            stack.extend(n for pair in node.value for n in pair)
+        if isinstance(node, (SequenceNode, MappingNode)) and len(node.value) > len(longest.value):
+            longest = node
+    if count <= MAX_VALUES:
+        line, col = _pos(root)
+        message = f"the recipe expands to more than {MAX_VALUES} values through its aliases"
+        return line, col, f"{message} (the limit)"
+    line, col = _pos(longest)
+    what = "list" if isinstance(longest, SequenceNode) else "mapping"
+    return (
+        line,
+        col,
+        f"the recipe has {count:,} YAML values (keys, items and scalars), more than the "
+        f"{MAX_VALUES:,} allowed; this {what} has {len(longest.value):,} entries",
+    )
+
+
+def _byte_position(data: bytes, offset: int) -> tuple[int, int]:
+    """The 1-based line and column (in characters) of byte ``offset`` of UTF-8 ``data``."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    before = data[start:offset].decode("utf-8", errors="replace")
+    return data.count(b"\n", 0, offset) + 1, len(before) + 1
+
+
+def _char_position(text: str, offset: int) -> tuple[int, int]:
+    """The 1-based line and column of character ``offset`` of ``text``."""
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 def _tag(tag: str) -> str:
