@@ -10,6 +10,7 @@ in a value that is already bounded.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, ItemsView, Iterable, KeysView, Mapping, ValuesView
 from functools import update_wrapper
 from operator import index
@@ -64,22 +65,35 @@ def weight(value: Any) -> int:
         return len(value)
     if not isinstance(value, _WALKED):
         return _scalar_weight(value)
-    known = _KNOWN.get(id(value))
-    if known is not None:
-        return known[1]
-    return _walk(value)
+    known = _known()
+    found = known.get(id(value))
+    if found is not None:
+        return found[1]
+    return _walk(value, known)
 
 
-#: id -> (container, weight) for the containers sized since the last ``forget``; the
-#: container is held so that its id cannot be reused. Namespaces change, so are not kept.
-_KNOWN: dict[int, tuple[Any, int]] = {}
+class _Memo(threading.local):
+    #: id -> (container, weight) for the containers sized since the last ``forget``; the
+    #: container is held so that its id cannot be reused. Namespaces change: not kept.
+    known: dict[int, tuple[Any, int]]
+
+    def __init__(self) -> None:
+        self.known = {}
+
+
+_MEMO = _Memo()  # per thread: renderers in two threads never share (or clear) it
 _WALKED = (Mapping, list, tuple, set, frozenset, KeysView, ValuesView, ItemsView, Namespace)
+
+
+def _known() -> dict[int, tuple[Any, int]]:
+    return _MEMO.known
 
 
 def forget() -> None:
     """Drop the remembered weights (after each render)."""
-    if _KNOWN:
-        _KNOWN.clear()
+    known = _MEMO.known
+    if known:
+        known.clear()
 
 
 def _children(value: Any) -> Iterable[Any]:
@@ -90,7 +104,7 @@ def _children(value: Any) -> Iterable[Any]:
     return cast(Iterable[Any], value)
 
 
-def _walk(root: Any) -> int:
+def _walk(root: Any, known: dict[int, tuple[Any, int]]) -> int:
     """Depth-first over the containers under ``root``, each sized once, children first."""
     stack: list[tuple[Any, bool]] = [(root, False)]
     path: set[int] = set()  # containers whose children are being sized: a cycle if met again
@@ -104,15 +118,15 @@ def _walk(root: Any) -> int:
                 if isinstance(child, str):
                     total += len(child) + 4
                 elif isinstance(child, _WALKED):
-                    total += local[id(child)] if id(child) in local else _KNOWN[id(child)][1]
+                    total += local[id(child)] if id(child) in local else known[id(child)][1]
                 else:
                     total += 2 + _scalar_weight(child)
             if isinstance(node, Namespace):
                 local[id(node)] = total
             else:
-                _KNOWN[id(node)] = (node, total)
+                known[id(node)] = (node, total)
             continue
-        if id(node) in _KNOWN or id(node) in local:
+        if id(node) in known or id(node) in local:
             continue
         path.add(id(node))
         stack.append((node, True))
@@ -121,7 +135,34 @@ def _walk(root: Any) -> int:
                 if id(child) in path:
                     return MAX_CHARS + 1  # a namespace holding itself prints forever
                 stack.append((child, False))
-    return local[id(root)] if id(root) in local else _KNOWN[id(root)][1]
+    return local[id(root)] if id(root) in local else known[id(root)][1]
+
+
+def depth(value: Any) -> int:
+    """How deeply containers nest in ``value`` (shared parts sized once; a cycle counts as
+    ``MAX_CHARS``)."""
+    if not isinstance(value, _WALKED):
+        return 0
+    levels: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    path: set[int] = set()
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            path.discard(id(node))
+            below = [levels[id(c)] for c in _children(node) if isinstance(c, _WALKED)]
+            levels[id(node)] = 1 + max(below, default=0)
+            continue
+        if id(node) in levels:
+            continue
+        path.add(id(node))
+        stack.append((node, True))
+        for child in _children(node):
+            if isinstance(child, _WALKED):
+                if id(child) in path:
+                    return MAX_CHARS
+                stack.append((child, False))
+    return levels[id(value)]
 
 
 def _scalar_weight(value: Any) -> int:
@@ -229,7 +270,22 @@ def guard_filters(env: Sandbox) -> None:
         fill = 0 if fill_with is None else count * weight(fill_with)
         return count * (MAX_CHARS // MAX_ITEMS) + fill
 
+    def tojson(value: Any, indent: Any = None) -> int:
+        if indent is None:
+            return weight(value)
+        step = len(indent) if isinstance(indent, str) else index(indent)
+        # every value on its own line, indented once per level it is nested in
+        return weight(value) * (2 + step * depth(value))
+
+    def urlize(value: Any, trim_url_limit: Any = None, nofollow: bool = False,
+               target: Any = None, rel: Any = None, extra_schemes: Any = None) -> int:  # fmt: skip
+        # a link is at least 4 characters ("a.io"), and each gets its attributes added
+        extra = 80 + len(str(target or "")) + len(str(rel or ""))
+        return text(value) * 2 + (text(value) // 4 + 1) * extra
+
     sizes: dict[str, Size] = {
+        "tojson": tojson,
+        "urlize": urlize,
         "center": center,
         "format": format_,
         "indent": indent,

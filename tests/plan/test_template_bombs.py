@@ -123,6 +123,8 @@ def test_bomb_is_refused_fast_in_little_memory(tmp_path: Path, name: str) -> Non
         ("{{ range(10**30) | length }}", "range() of 1,000,000,000,000,000,000,000,000,000,000"),
         ("{{ 'x' * 999999 ~ 'x' * 999999 }}", "the result of '~' would pass the 1 MB limit"),
         ("{{ 2 ** 5000 }}", "the result of '**' would pass the 4096-bit integer limit"),
+        ("{{ [[1]] | tojson(400000000) }}", "the result of 'tojson' would pass the 1 MB limit"),
+        ("{{ ('a.io ' * 99999) | urlize(target='x' * 999) }}", "'urlize' would pass"),
     ],
 )
 def test_more_bombs_are_refused_at_once(source: str, message: str) -> None:
@@ -203,6 +205,7 @@ ORDINARY = [
     "{{ [[n], [n, n]] | sum(start=[]) }}{{ items | batch(2, '-') | list }}",
     "{{ items | slice(2) | list }}{{ items | map('upper') | join('.') }}",
     "{{ 'ab\tc'.expandtabs(4) }}{{ a.translate({97: 'AA'}) }}{{ ', '.join(items) }}",
+    "{{ {'a': [a, {'n': n}], 'i': items} | tojson(2) }}{{ (a ~ ' www.a.io') | urlize(8) }}",
 ]
 
 
