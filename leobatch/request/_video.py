@@ -146,6 +146,14 @@ def _image_input(ctx: Ctx) -> None:
         found = ctx.file_input("imageId", local[1], local[0])
         ctx.body["imageType"] = "UPLOADED"
         ctx.input_size = found.size if found is not None else None
+    elif ctx.upstream_kind in VARIATION_KINDS:
+        # imageType is GENERATED or UPLOADED: a variation's id is neither, and the API answers
+        # "couldn't access image" only once the job is sent.
+        ctx.problem(
+            ("from",),
+            f"{ctx.kind} takes a generated image or a local file, not a variation "
+            f"({ctx.upstream_kind!r} yields one): take 'from' an image stage",
+        )
     elif ctx.upstream_kind in IMAGE_KINDS:
         ctx.upstream_input("imageId")
         ctx.body["imageType"] = "GENERATED"
