@@ -101,7 +101,7 @@ def open_image(path: Path, fit_px: int) -> Image.Image:
         with Image.open(path) as image:
             if image.width * image.height > (Image.MAX_IMAGE_PIXELS or 1 << 62):
                 raise _too_large(image.width, image.height)
-            image.draft("RGB", (fit_px * 2, fit_px * 2))
+            image.draft("RGB", (fit_px, fit_px))  # JPEG: decode at the smallest scale >= fit
             image.load()
             return image.copy() if image.mode in ("RGB", "RGBA", "L", "LA") else _rgb(image)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:

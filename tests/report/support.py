@@ -19,7 +19,7 @@ from PIL import Image
 
 def image_bytes(n: int, size: tuple[int, int] = (48, 36), fmt: str = "JPEG") -> bytes:
     """A small image whose colour depends on ``n`` (so each has its own sha256)."""
-    colour = ((n * 67) % 256, (n * 131) % 256, (n * 29 + 80) % 256)
+    colour = (n % 256, (n // 256) % 256, 160)  # unique up to 65,536 images
     buffer = io.BytesIO()
     Image.new("RGB", size, colour).save(buffer, fmt)
     return buffer.getvalue()

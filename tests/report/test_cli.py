@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.report.support import grid_run
 
@@ -80,7 +83,21 @@ def test_an_output_folder_can_be_given_instead_of_the_recipe(tmp_path: Path) -> 
     assert (tmp_path / "out" / "grid" / "report" / "stage-hero.html").is_file()
 
 
-def test_mistakes_are_one_line_and_exit_1(tmp_path: Path) -> None:
+def _report_in_process(
+    cwd: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str
+) -> tuple[int, str]:
+    """``leobatch report ARGS`` through the CLI's own entry point, in this process (fast)."""
+    from leobatch.cli import main
+
+    monkeypatch.chdir(cwd)
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", *args])
+    return int(exit_.value.code or 0), capsys.readouterr().err
+
+
+def test_mistakes_are_one_line_and_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """No traceback: each mistake is one `error:` line."""
     _setup(tmp_path)
     out = tmp_path / "out" / "grid"
@@ -95,11 +112,10 @@ def test_mistakes_are_one_line_and_exit_1(tmp_path: Path) -> None:
         "(its stages: hero)",
     }
     for args, message in cases.items():
-        result = _report(tmp_path, "grid.yaml", *args)
-        assert (result.returncode, result.stderr) == (1, message + "\n"), args
+        got = _report_in_process(tmp_path, capsys, monkeypatch, "grid.yaml", *args)
+        assert got == (1, message + "\n"), args
     (out / "manifest.json").unlink()
-    result = _report(tmp_path, "grid.yaml")
-    assert (result.returncode, result.stderr) == (
+    assert _report_in_process(tmp_path, capsys, monkeypatch, "grid.yaml") == (
         1,
         f"error: no manifest at {out / 'manifest.json'}: nothing has been rendered there yet\n",
     )
@@ -130,3 +146,33 @@ def test_report_is_listed_in_help() -> None:
         [sys.executable, "-m", "leobatch", "--help"], capture_output=True, text=True, check=True
     )
     assert "report    Build a static HTML report and contact sheets of a run." in result.stdout
+
+
+@pytest.mark.slow
+def test_the_readme_report_commands_work_as_written(tmp_path: Path) -> None:
+    """The README's three commands, run from a copy of the repository's recipes/ folder."""
+    import shutil
+
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "recipes", tmp_path / "recipes", ignore=shutil.ignore_patterns("out"))
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Reviewing results: leobatch report") :]
+    block = section[section.index("```sh\n") + 6 : section.index("```", section.index("```sh") + 5)]
+    commands = [line.split("#")[0].split() for line in block.splitlines() if line.strip()]
+    assert [c[1] for c in commands] == ["run", "report", "report"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    for words in commands:
+        result = subprocess.run(
+            [sys.executable, "-m", "leobatch", *words[1:]],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        )
+        assert result.returncode == 0, (words, result.stderr)
+        assert "Traceback" not in result.stderr
+    report = tmp_path / "recipes" / "out" / "model-grid" / "report"
+    assert f"Report: {report / 'index.html'}" in result.stdout
+    assert list((report / "sheets").glob("*.jpg"))
