@@ -19,9 +19,13 @@ from PIL import Image
 
 def image_bytes(n: int, size: tuple[int, int] = (48, 36), fmt: str = "JPEG") -> bytes:
     """A small image whose colour depends on ``n`` (so each has its own sha256)."""
-    colour = (n % 256, (n // 256) % 256, 160)  # unique up to 65,536 images
+    colour = ((n * 67) % 256, (n * 131) % 256, (n * 29 + 80) % 256)
+    image = Image.new("RGB", size, colour)
+    # Flat colours can encode to identical JPEGs: a few pixels spell n in binary.
+    for bit in range(16):
+        image.putpixel((bit % image.width, 0), (255, 255, 255) if n >> bit & 1 else (0, 0, 0))
     buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, fmt)
+    image.save(buffer, fmt)
     return buffer.getvalue()
 
 
