@@ -103,6 +103,9 @@ def build_sheets(
             write_if_changed(report_dir / name, buffer.getvalue())
             drawn += 1
     if new != old:
+        for name in set(old) - set(new):  # sheets this report drew before and no longer has
+            if isinstance(name, str) and name.startswith("sheets/") and "/" not in name[7:]:
+                (report_dir / name).unlink(missing_ok=True)
         write_if_changed(signatures_path, json.dumps(new, indent=1, sort_keys=True).encode())
     return out, drawn
 

@@ -71,3 +71,17 @@ def test_an_unchanged_sheet_is_not_redrawn_and_a_changed_one_is(tmp_path: Path) 
     jobs[0]["credits_charged"] = 12
     write_manifest(out, jobs)
     assert build_report(out, sheets=True).sheets_drawn == 1
+
+
+def test_sheets_a_smaller_grid_no_longer_needs_are_removed(tmp_path: Path) -> None:
+    """Only sheets the report itself drew (listed in its signatures) are ever removed."""
+    out = tmp_path / "out"
+    jobs = grid_run(out, {"model": [f"m{i}" for i in range(6)], "seed": list(range(6))})
+    first = build_report(out, sheets=True, sheet_max_px=1024)
+    mine = out / "report" / "sheets" / "notes.jpg"
+    mine.write_bytes(b"kept")
+    write_manifest(out, jobs[:2])
+    second = build_report(out, sheets=True, sheet_max_px=1024)
+    assert len(second.sheets) == 1 < len(first.sheets)
+    left = sorted(p.name for p in (out / "report" / "sheets").iterdir())
+    assert left == ["notes.jpg", "signatures.json", "stage-hero-001.jpg"]
