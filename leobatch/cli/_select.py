@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from leobatch.plan.select import Selection
     from leobatch.pricing.priced import PricedPlan
 
-__all__ = ["Selected", "select_plan", "selection_options"]
+__all__ = ["Selected", "by_axes", "select_plan", "selection_of", "selection_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,7 +44,11 @@ _OPTIONS = (
         "every time: a pilot. Selection never changes a job, so a later full run reuses it.",
     ),
     click.option(
-        "--by", "sample_by", metavar="AXIS,...", help="The axes whose cells --sample covers."
+        "--by",
+        "sample_by",
+        metavar="AXIS,...",
+        help="The axes whose cells --sample covers (sampling is per stage already). On plan, "
+        "also the axes credits are broken down by; there --by works without --sample too.",
     ),
     click.option("--limit", type=int, metavar="N", help="At most N jobs, the first in plan order."),
 )
@@ -64,25 +68,37 @@ def selection_of(
     sample: int | None,
     sample_by: str | None,
     limit: int | None,
+    *,
+    by_alone: bool = False,
 ) -> Selection:
-    """The options' values as a :class:`~leobatch.plan.select.Selection` (usage errors: exit 2)."""
+    """The options' values as a :class:`~leobatch.plan.select.Selection` (usage errors: exit 2).
+
+    ``--by`` without ``--sample`` is a usage error, except with ``by_alone`` (``plan``, where
+    ``--by`` also names the axes of the credit breakdown: see :func:`by_axes`). ``stage`` among
+    the ``--by`` axes is left out of the sampling cells, which are per stage anyway.
+    """
     from leobatch.plan.select import Selection, SelectionError, parse_where
 
-    if sample_by and sample is None:
-        raise click.UsageError("--by goes with --sample")
+    if sample_by and sample is None and not by_alone:
+        raise click.UsageError("--by goes with --sample (only plan takes --by alone)")
+    cells = tuple(a for a in by_axes(sample_by) if a != "stage") if sample is not None else ()
     try:
         return Selection(
             where=tuple(parse_where(w) for w in where),
             stages=stages,
             failed=failed,
             sample=sample,
-            sample_by=tuple(a.strip() for a in sample_by.split(",") if a.strip())
-            if sample_by
-            else (),
+            sample_by=cells,
             limit=limit,
         )
     except SelectionError as e:
         raise click.UsageError(str(e)) from None
+
+
+def by_axes(sample_by: str | None) -> tuple[str, ...]:
+    """The axes ``--by a,b`` names, in order, without blanks or repeats."""
+    names = (a.strip() for a in (sample_by or "").split(","))
+    return tuple(dict.fromkeys(a for a in names if a))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import click
 
+from leobatch.cli._errors import EXIT_OK, EXIT_USAGE
 from leobatch.cli._options import max_jobs_option
-from leobatch.cli._select import select_plan, selection_of, selection_options
+from leobatch.cli._select import by_axes, select_plan, selection_of, selection_options
 from leobatch.errors import BudgetError
 
 if TYPE_CHECKING:
@@ -21,7 +22,10 @@ if TYPE_CHECKING:
     from leobatch.plan.summary import PlanSummary, Row
     from leobatch.pricing.priced import PricedPlan
 
-__all__ = ["Priced", "command", "price", "render_summary"]
+__all__ = ["EXIT_TO_RENDER", "Priced", "command", "price", "render_summary"]
+
+#: ``plan --exit-code`` when something is to be rendered (``terraform plan -detailed-exitcode``).
+EXIT_TO_RENDER = EXIT_USAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,11 @@ async def _price_online(plan: Plan, refresh: bool) -> Priced:
     return Priced(priced, account.credits, None)
 
 
-@click.command(name="plan")
+@click.command(
+    name="plan",
+    epilog="Exit codes: 0 ok, 1 error (recipe, budget, balance), 2 usage mistake, or with "
+    "--exit-code something to render.",
+)
 @click.argument("recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--offline",
@@ -75,6 +83,19 @@ async def _price_online(plan: Plan, refresh: bool) -> Priced:
 @click.option(
     "--refresh-prices", is_flag=True, help="Ask the calculator again, ignoring the cache."
 )
+@click.option(
+    "--diff",
+    "show_diff",
+    is_flag=True,
+    help="List the jobs to render, already rendered and no longer in the recipe, each with "
+    "its stage, matrix values, credits and prompt.",
+)
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 2 when something is to be rendered, 0 when nothing is (for CI gates); "
+    "1 still means an error or a plan over budget.",
+)
 @max_jobs_option
 @selection_options
 def command(
@@ -83,21 +104,28 @@ def command(
     as_json: bool,
     save_to: Path | None,
     refresh_prices: bool,
+    show_diff: bool,
+    exit_code: bool,
     max_jobs: int,
     **select: Any,
-) -> None:
+) -> int:
     """Expand RECIPE into jobs and price them: per stage, per model, and in total.
 
     Prices come from the account's pricing calculator (LEONARDO_API_KEY), cached for a day, or
     from the built-in rate card with --offline. Shows what is new and what the output directory
     already holds. Exit 1 when the recipe has problems, or the plan is above the recipe's budget
     or the account's balance.
+
+    --by AXIS,... breaks credits down by any matrix axes (and `stage`): one row per
+    combination of their values. With --sample K the same axes are also the cells sampled.
     """
     from leobatch.plan.expand import plan_recipe
+    from leobatch.plan.select import SelectionError
     from leobatch.plan.summary import Diff, summarise
     from leobatch.run.diff import diff_plan
 
-    selection = selection_of(**select)
+    axes = by_axes(select.get("sample_by"))
+    selection = selection_of(**select, by_alone=True)
     if save_to is not None and not selection.everything:
         raise click.UsageError("--output saves the whole plan: select jobs when you run it")
     full = plan_recipe(recipe, max_jobs=max_jobs)
@@ -107,10 +135,17 @@ def command(
     priced = selected.priced(result.priced)
     changes = diff_plan(plan, full)
     diff = Diff(new=len(changes.new), done=len(changes.done), removed=changes.removed)
-    summary = summarise(priced, diff=diff, balance=result.balance)
+    try:
+        summary = summarise(priced, diff=diff, balance=result.balance, by=axes)
+    except SelectionError as e:
+        raise click.UsageError(str(e)) from None
     to_render = changes.credits_to_render(priced.credits)
     if as_json:
         data = summary.to_json()
+        if show_diff:
+            from leobatch.cli._review import diff_json
+
+            data["diff_jobs"] = diff_json(plan, changes, priced.credits)
         if not selection.everything:
             data["selection"] = {
                 "options": selection.describe(),
@@ -123,6 +158,12 @@ def command(
         render_summary(summary, note=result.note, to_render=to_render)
         if (line := selected.describe()) is not None:
             click.echo(line)
+        if show_diff:
+            from leobatch.cli._review import diff_lines
+
+            click.echo()
+            lines = diff_lines(plan, changes, priced.credits, terminal=sys.stdout.isatty())
+            click.echo("\n".join(lines))
     if save_to is not None:
         from leobatch.planfile import save_plan
 
@@ -139,6 +180,7 @@ def command(
             f"rendering what is new needs {to_render:,} credits, above the account's balance "
             f"of {result.balance:,}"
         )
+    return EXIT_TO_RENDER if exit_code and changes.new else EXIT_OK
 
 
 def _credits(row: Row) -> str:
@@ -186,6 +228,11 @@ def render_summary(
         models.add_row(row.name, row.kind, str(row.jobs), str(row.outputs), _credits(row))
     console.print(models)
     console.print()
+    if summary.by is not None:
+        from leobatch.cli._review import by_table
+
+        console.print(by_table(summary.by, style))
+        console.print()
     label = f"{summary.source_label}; {note}" if note else summary.source_label
     console.print(f"credits: {summary.credits:,} ({label})")
     if summary.unknown_jobs:

@@ -1,16 +1,21 @@
-"""What ``leobatch plan`` shows: jobs, outputs and credits per stage and per model.
+"""What ``leobatch plan`` shows: jobs, outputs and credits per stage, per model, and (``--by``)
+per combination of any matrix axes' values.
 
 A job whose price is unknown is counted as unknown, never as 0 credits.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from leobatch.plan.jobs import Job, Plan
+from leobatch.plan.select import SelectionError
 from leobatch.pricing.priced import PricedPlan
 
-__all__ = ["Diff", "PlanSummary", "Row", "summarise"]
+__all__ = ["Breakdown", "ByRow", "Diff", "PlanSummary", "Row", "breakdown", "summarise"]
 
 #: How each price source is labelled for people.
 SOURCE_LABELS = {
@@ -61,6 +66,7 @@ class PlanSummary:
     diff: Diff
     balance: int | None
     budget: int | None
+    by: Breakdown | None = None
 
     @property
     def source_label(self) -> str:
@@ -73,8 +79,8 @@ class PlanSummary:
         return self.budget is not None and self.credits > self.budget
 
     def to_json(self) -> dict[str, Any]:
-        """The ``plan --json`` object of DESIGN section 7, exactly."""
-        return {
+        """The ``plan --json`` object of DESIGN section 7, plus ``"by"`` with ``--by``."""
+        data = {
             "recipe": self.recipe,
             "jobs": self.jobs,
             "outputs": self.outputs,
@@ -98,10 +104,17 @@ class PlanSummary:
             "balance": self.balance,
             "budget": self.budget,
         }
+        if self.by is not None:
+            data["by"] = self.by.to_json()
+        return data
 
 
 def summarise(
-    priced: PricedPlan, *, diff: Diff | None = None, balance: int | None = None
+    priced: PricedPlan,
+    *,
+    diff: Diff | None = None,
+    balance: int | None = None,
+    by: tuple[str, ...] = (),
 ) -> PlanSummary:
     """Sum a priced plan by stage (in recipe order) and by model (by credits, then name)."""
     plan = priced.plan
@@ -141,4 +154,97 @@ def summarise(
         diff=diff or Diff(new=len(plan.jobs)),
         balance=balance,
         budget=plan.budget_credits,
+        by=breakdown(priced, by) if by else None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ByRow:
+    """One combination of the ``--by`` axes' values (``None``: the job has no such value)."""
+
+    values: tuple[Any, ...]
+    jobs: int
+    outputs: int
+    credits: int
+    unknown_jobs: int
+
+    @property
+    def credits_or_none(self) -> int | None:
+        """Credits, or None when no job of the row has a known price."""
+        return None if self.jobs and self.unknown_jobs == self.jobs else self.credits
+
+
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    """Jobs, outputs and credits per combination of ``axes`` present in the plan, in the order
+    the plan first yields each combination; the rows add up to the plan's totals."""
+
+    axes: tuple[str, ...]
+    rows: tuple[ByRow, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"axes": [...], "rows": [{"values", "jobs", "outputs", "credits", "unknown_jobs"}]}``
+        (``credits`` is null when no job of the row has a known price)."""
+        return {
+            "axes": list(self.axes),
+            "rows": [
+                {
+                    "values": dict(zip(self.axes, row.values, strict=True)),
+                    "jobs": row.jobs,
+                    "outputs": row.outputs,
+                    "credits": row.credits_or_none,
+                    "unknown_jobs": row.unknown_jobs,
+                }
+                for row in self.rows
+            ],
+        }
+
+
+def axes_of(plan: Plan) -> tuple[str, ...]:
+    """What ``--by`` accepts: ``stage`` and every matrix axis of the plan's jobs, in order."""
+    seen: dict[str, None] = {"stage": None}
+    for job in plan.jobs:
+        seen.update(dict.fromkeys(job.matrix))
+    return tuple(seen)
+
+
+def breakdown(priced: PricedPlan, axes: tuple[str, ...]) -> Breakdown:
+    """Sum ``priced`` per combination of ``axes`` (``stage``, matrix axes, or dotted paths into
+    a mapping axis: ``shot.name``); :class:`SelectionError` for an axis no job has."""
+    plan = priced.plan
+    known = axes_of(plan)
+    for axis in axes:
+        if axis.split(".")[0] not in known:
+            raise SelectionError(_unknown_axis(axis, known))
+    sums: dict[tuple[str, ...], list[Any]] = {}
+    for job in plan.jobs:
+        values = tuple(_value(job, axis) for axis in axes)
+        cell = tuple(json.dumps(v, sort_keys=True, default=str) for v in values)
+        row = sums.setdefault(cell, [values, 0, 0, 0, 0])
+        price = priced.credits.get(job.key)
+        row[1] += 1
+        row[2] += job.outputs
+        if price is None:
+            row[4] += 1
+        else:
+            row[3] += price
+    return Breakdown(axes, tuple(ByRow(*row) for row in sums.values()))
+
+
+def _value(job: Job, axis: str) -> Any:
+    if axis == "stage":
+        return job.stage
+    value: Any = job.matrix
+    for part in axis.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _unknown_axis(axis: str, known: tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(axis, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"--by {axis!r}: no such axis{hint} (known: {', '.join(known)})"
