@@ -44,7 +44,8 @@ def test_forget_deletes_every_row_of_the_jobs_and_nothing_else(journal: Journal)
 
 def test_forget_refuses_a_job_in_flight_and_then_forgets_none(journal: Journal) -> None:
     """One submitted job among the keys: refused, and not even the others are forgotten."""
-    with pytest.raises(JournalError, match=r"cannot forget job 0{12}: it is submitted \(in flight\)"):
+    refused = r"cannot forget job 0{12}: it is submitted \(in flight\)"
+    with pytest.raises(JournalError, match=refused):
         journal.forget([K1, K2])
     assert K1 in journal and K2 in journal
     assert journal.outputs(K1) and journal.text(K1) == "a text"
