@@ -41,6 +41,8 @@ class JournalBase:
     _lock: DirLock | None
     path: Path
 
+    #: The outputs' columns as this journal's schema version has them (see journal_records).
+    _output_columns = _OUTPUT_COLUMNS
     _grouping = False  # see Journal.grouped
     _open = False  # a write transaction is open (grouped writes not yet committed)
 
@@ -189,6 +191,7 @@ class JournalBase:
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_key, idx) DO UPDATE SET "
             "sha256 = CASE WHEN remote_id IS excluded.remote_id THEN sha256 END, "
             "bytes = CASE WHEN remote_id IS excluded.remote_id THEN bytes END, "
+            "served_sha256 = CASE WHEN remote_id IS excluded.remote_id THEN served_sha256 END, "
             "downloaded_at = CASE WHEN remote_id IS excluded.remote_id THEN downloaded_at END, "
             "remote_id = excluded.remote_id, url = excluded.url, path = excluded.path, "
             "media_type = CASE WHEN remote_id IS excluded.remote_id AND sha256 IS NOT NULL "
@@ -266,7 +269,7 @@ class JournalBase:
 
     def outputs(self, key: str) -> tuple[OutputState, ...]:
         """The recorded outputs of a job, by index."""
-        sql = f"SELECT {_OUTPUT_COLUMNS} FROM outputs WHERE job_key = ? ORDER BY idx"
+        sql = f"SELECT {self._output_columns} FROM outputs WHERE job_key = ? ORDER BY idx"
         return tuple(map(_output, self._query(sql, (key,))))
 
     def all_outputs(self) -> dict[str, tuple[OutputState, ...]]:
@@ -277,7 +280,7 @@ class JournalBase:
         self, where: str, params: tuple[Any, ...]
     ) -> dict[str, tuple[OutputState, ...]]:
         grouped: dict[str, list[OutputState]] = {}
-        sql = f"SELECT {_OUTPUT_COLUMNS} FROM outputs {where} ORDER BY job_key, idx"
+        sql = f"SELECT {self._output_columns} FROM outputs {where} ORDER BY job_key, idx"
         for row in self._query(sql, params):
             grouped.setdefault(row[0], []).append(_output(row))
         return {key: tuple(outs) for key, outs in grouped.items()}
@@ -285,7 +288,7 @@ class JournalBase:
     def pending_downloads(self) -> tuple[OutputState, ...]:
         """Outputs recorded with a url but not yet downloaded and verified."""
         sql = (
-            f"SELECT {_OUTPUT_COLUMNS} FROM outputs "
+            f"SELECT {self._output_columns} FROM outputs "
             "WHERE sha256 IS NULL AND url IS NOT NULL ORDER BY job_key, idx"
         )
         return tuple(map(_output, self._query(sql)))

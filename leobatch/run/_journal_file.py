@@ -17,9 +17,16 @@ import sqlite3
 from pathlib import Path
 
 from leobatch.errors import JournalDamagedError, JournalError
-from leobatch.run.journal_records import SCHEMA, SCHEMA_VERSION
+from leobatch.run.journal_records import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
-__all__ = ["check_journal", "connect_journal", "create_journal", "damaged", "journal_error"]
+__all__ = [
+    "check_journal",
+    "connect_journal",
+    "create_journal",
+    "damaged",
+    "journal_error",
+    "migrate_journal",
+]
 
 # SQLite's primary result codes (``sqlite_errorcode`` holds the extended code; Python >= 3.11).
 _IOERR, _CORRUPT, _FULL, _NOTADB = 10, 11, 13, 26
@@ -71,9 +78,10 @@ def connect_journal(path: Path, mode: str) -> sqlite3.Connection:
         raise journal_error(e, path, "open") from e
 
 
-def check_journal(conn: sqlite3.Connection, path: Path) -> None:
+def check_journal(conn: sqlite3.Connection, path: Path) -> int:
     """Refuse, before anything writes to it, a journal that is empty, not SQLite, damaged, or of
-    another schema version."""
+    a schema version this leobatch cannot read; returns its schema version (an older one is
+    read as it is, and migrated by :func:`migrate_journal` when a run opens it)."""
     try:
         size = path.stat().st_size
     except OSError as e:
@@ -92,11 +100,33 @@ def check_journal(conn: sqlite3.Connection, path: Path) -> None:
         raise damaged(path, f"is damaged (SQLite's check says: {verdict[0] if verdict else '?'})")
     if version == 0 or not tables:
         raise damaged(path, "has no leobatch tables (damaged, or not a leobatch journal)")
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION and version not in MIGRATIONS:
         raise JournalError(
             f"the journal {path} has schema version {version}; this leobatch reads "
             f"version {SCHEMA_VERSION} (written by a different leobatch version?)"
         )
+    return int(version)
+
+
+def migrate_journal(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    """Bring a journal of schema ``version`` up to :data:`SCHEMA_VERSION`, in one transaction
+    (a crash leaves it at its old version, whole). The caller holds the directory's lock."""
+    if version == SCHEMA_VERSION:
+        return
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except sqlite3.Error as e:
+        raise journal_error(e, path, "upgrade") from e
 
 
 def create_journal(path: Path) -> None:

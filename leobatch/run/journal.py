@@ -46,11 +46,18 @@ from typing import Any
 from leobatch.errors import JournalError
 from leobatch.plan.jobs import Job
 from leobatch.run._journal_base import JournalBase
-from leobatch.run._journal_file import check_journal, connect_journal, create_journal
+from leobatch.run._journal_file import (
+    check_journal,
+    connect_journal,
+    create_journal,
+    migrate_journal,
+)
 from leobatch.run.journal_records import (
     _CHARGED,
+    _OUTPUT_COLUMNS_V1,
     DB_NAME,
     LOCK_NAME,
+    SCHEMA_VERSION,
     STATE_DIR,
     STATUSES,
     AttemptState,
@@ -131,8 +138,10 @@ class Journal(JournalBase):
             raise
         journal = cls(conn, path, lock=lock, clock=clock)
         try:
-            check_journal(conn, path)  # before anything writes to it: a damaged one stays as is
+            # Checked before anything writes to it: a damaged one stays as is.
+            version = check_journal(conn, path)
             journal._set_pragmas()
+            migrate_journal(conn, path, version)  # an older one is upgraded, whole or not at all
         except BaseException:
             journal.close()
             raise
@@ -146,7 +155,8 @@ class Journal(JournalBase):
             raise JournalError(f"no journal at {path}: nothing has run yet for {output_dir}")
         journal = cls(connect_journal(path, "ro"), path, lock=None)
         try:
-            check_journal(journal._conn, path)
+            if check_journal(journal._conn, path) < SCHEMA_VERSION:
+                journal._output_columns = _OUTPUT_COLUMNS_V1  # read as it is: no lock to upgrade
         except BaseException:
             journal.close()
             raise
@@ -387,17 +397,25 @@ class Journal(JournalBase):
             self._put_output(conn, key, output)
 
     def record_download(
-        self, key: str, index: int, *, sha256: str, size: int, media_type: str | None = None
+        self,
+        key: str,
+        index: int,
+        *,
+        sha256: str,
+        size: int,
+        media_type: str | None = None,
+        served_sha256: str | None = None,
     ) -> None:
-        """Output ``index`` of a job is in place and verified: ``sha256`` of its ``size`` bytes.
+        """Output ``index`` of a job is in place and verified: ``sha256`` of its ``size`` bytes
+        (the file as written), ``served_sha256`` of the bytes as served (default: ``sha256``).
 
         ``media_type``, when given (the type the verification found), replaces the recorded one.
         """
         with self._tx() as conn:
             cursor = conn.execute(
-                "UPDATE outputs SET sha256 = ?, bytes = ?, downloaded_at = ?, "
+                "UPDATE outputs SET sha256 = ?, bytes = ?, downloaded_at = ?, served_sha256 = ?, "
                 "media_type = coalesce(?, media_type) WHERE job_key = ? AND idx = ?",
-                (sha256, size, self._clock(), media_type, key, index),
+                (sha256, size, self._clock(), served_sha256 or sha256, media_type, key, index),
             )
             if cursor.rowcount != 1:
                 raise JournalError(f"job {key[:12]} has no recorded output {index}")

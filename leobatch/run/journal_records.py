@@ -27,7 +27,9 @@ LOCK_NAME = "lock"
 Status = Literal["planned", "submitting", "submitted", "complete", "failed"]
 STATUSES: tuple[Status, ...] = ("planned", "submitting", "submitted", "complete", "failed")
 
-SCHEMA_VERSION = 1
+#: Version 2 added ``outputs.served_sha256`` (provenance inside the files: the file as written
+#: and as served differ). A version 1 journal is migrated when a run opens it (:data:`MIGRATIONS`).
+SCHEMA_VERSION = 2
 _BUMP = "UPDATE jobs SET seq = (SELECT coalesce(max(seq), 0) + 1 FROM jobs) WHERE key = {key}"
 SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -49,7 +51,8 @@ SCHEMA = (
     """CREATE TABLE outputs (
         job_key TEXT NOT NULL REFERENCES jobs (key), idx INTEGER NOT NULL, remote_id TEXT,
         url TEXT, path TEXT NOT NULL, sha256 TEXT, bytes INTEGER, media_type TEXT,
-        nsfw INTEGER NOT NULL DEFAULT 0, downloaded_at REAL, PRIMARY KEY (job_key, idx))""",
+        nsfw INTEGER NOT NULL DEFAULT 0, downloaded_at REAL, served_sha256 TEXT,
+        PRIMARY KEY (job_key, idx))""",
     """CREATE TABLE uploads (
         sha256 TEXT PRIMARY KEY, init_image_id TEXT NOT NULL, extension TEXT,
         uploaded_at REAL NOT NULL)""",
@@ -68,9 +71,15 @@ _JOB_COLUMNS = (
     "key, stage, kind, model, status, remote_id, attempt, failures, credits_estimated, "
     "credits_charged, error, request_json, started_at, submitted_at, completed_at, updated_at"
 )
-_OUTPUT_COLUMNS = (
-    "job_key, idx, remote_id, url, path, sha256, bytes, media_type, nsfw, downloaded_at"
+_OUTPUT_COLUMNS_V1 = (
+    "job_key, idx, remote_id, url, path, sha256, bytes, media_type, nsfw, downloaded_at, sha256"
 )
+#: A file a version 1 journal recorded was written as served: its served sha256 is its sha256.
+_OUTPUT_COLUMNS = _OUTPUT_COLUMNS_V1.removesuffix("sha256") + "coalesce(served_sha256, sha256)"
+#: Schema version -> the statements that bring a journal of that version to the next one.
+MIGRATIONS: Mapping[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE outputs ADD COLUMN served_sha256 TEXT",),
+}
 #: A job's charge: the sum over its attempts that were not refunded (NULL while none reported).
 _CHARGED = "(SELECT sum(credits_charged) FROM attempts WHERE job_key = ? AND NOT refunded)"
 _ATTEMPT_COLUMNS = (
@@ -125,7 +134,11 @@ class NewOutput:
 
 @dataclass(frozen=True, slots=True)
 class OutputState:
-    """One output file of a job; ``sha256``/``bytes`` are set once it is verified in place."""
+    """One output file of a job; ``sha256``/``bytes`` are set once it is verified in place.
+
+    ``sha256`` and ``bytes`` are of the file as written (with its provenance inside: what a
+    resume checks), ``served_sha256`` of the bytes as the CDN served them (equal for a file
+    written as served)."""
 
     job_key: str
     index: int
@@ -137,6 +150,7 @@ class OutputState:
     media_type: str | None
     nsfw: bool
     downloaded_at: float | None
+    served_sha256: str | None = None
 
     @property
     def downloaded(self) -> bool:
@@ -199,7 +213,7 @@ def _job(row: tuple[Any, ...]) -> JobState:
 
 
 def _output(row: tuple[Any, ...]) -> OutputState:
-    args = (*row[:8], bool(row[8]), row[9])
+    args = (*row[:8], bool(row[8]), *row[9:11])
     return OutputState(*args)
 
 
