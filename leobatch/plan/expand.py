@@ -127,6 +127,7 @@ class _Expansion:
             requests_per_minute=recipe.requests_per_minute,
             retry_failed_jobs=recipe.retry_failed_jobs,
             stage_kinds={s.name: s.kind for s in recipe.stages},
+            output_metadata=recipe.output_metadata,
         )
 
     def _parents(self, stage: Stage) -> Iterator[tuple[dict[str, Any], _Made | None, int]]:

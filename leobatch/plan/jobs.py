@@ -107,6 +107,8 @@ class Plan:
     retry_failed_jobs: int = 2
     #: stage name -> its kind, for every stage (also those that yield no job)
     stage_kinds: Mapping[str, str] = field(default_factory=dict)
+    #: ``output.metadata``: label each output file with its provenance (leobatch.run.provenance)
+    output_metadata: bool = True
 
     @property
     def outputs(self) -> int:

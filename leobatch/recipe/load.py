@@ -137,6 +137,7 @@ def _build(doc: Mapping[str, Any], marks: Marks, display: str, path: Path, sha25
         create_per_minute=limits.get("create_per_minute"),
         requests_per_minute=limits.get("requests_per_minute"),
         retry_failed_jobs=(doc.get("retry") or {}).get("failed_jobs", 2),
+        output_metadata=output.get("metadata", True),
         files=tuple(sorted(set(files), key=lambda f: f.path)),
         marks=marks,
     )

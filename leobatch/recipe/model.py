@@ -114,6 +114,8 @@ class Recipe:
     create_per_minute: int | None = None
     requests_per_minute: int | None = None
     retry_failed_jobs: int = 2
+    #: ``output.metadata``: write each output's provenance inside it (false: files as served)
+    output_metadata: bool = True
     files: tuple[InputFile, ...] = ()
     marks: Marks = field(default_factory=dict)
 
