@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("leobatch.cli.plan", "Expand and price a recipe: the cost preview before a run."),
     "run": ("leobatch.cli.run", "Render a recipe or a saved plan, resuming where it stopped."),
     "status": ("leobatch.cli.status", "Summarise a recipe's run journal."),
+    "prune": ("leobatch.cli.prune", "Remove what a recipe no longer yields: files, journal rows."),
     "report": ("leobatch.cli.report", "Build a static HTML report and contact sheets of a run."),
     "catalog": (
         "leobatch.cli.catalog",
