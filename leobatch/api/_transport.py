@@ -16,7 +16,6 @@ import httpx
 
 from leobatch.api._backoff import RetryPolicy, delay_s
 from leobatch.api._translate import error_from_response, error_from_transport
-from leobatch.api.http11 import async_client
 from leobatch.errors import RateLimitedError, TransientError
 
 __all__ = ["Transport"]
@@ -45,9 +44,9 @@ class Transport:
         self.retry = retry
         self._rng = rng
         self._urls: dict[str, httpx.URL] = {}
-        self._http = async_client(
-            timeout=timeout_s,
-            max_connections=max_connections,
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=max_connections),
             headers={"Accept": "application/json"},
             transport=transport,
         )
@@ -66,7 +65,7 @@ class Transport:
         headers = self._auth if auth else None
         try:
             request = self._http.build_request(method, self._url(url), headers=headers, **kw)
-            response = await self._http.dispatch(request)
+            response = await self._http.send(request)
         except httpx.HTTPError as e:
             where = httpx.URL(url).netloc.decode("ascii", "replace")
             error = error_from_transport(f"{what} ({where})", e, self._key)

@@ -17,9 +17,9 @@ from collections import defaultdict
 from typing import Any
 
 import anyio
+import httpx
 
 from leobatch.api.client import LeonardoClient
-from leobatch.api.http11 import async_client
 from leobatch.plan.jobs import Job
 from leobatch.pricing.priced import PricedPlan
 from leobatch.run._submit import Submitting
@@ -76,7 +76,11 @@ class _Engine(Submitting):
         self.global_limit = RateLimiter(global_rate, time_scale=scale)
         self.downloads = anyio.CapacityLimiter(self.options.download_concurrency)
         conns = self.options.download_concurrency
-        self.http = async_client(timeout=60.0, max_connections=conns, follow_redirects=True)
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(60.0),
+            limits=httpx.Limits(max_connections=conns),
+            follow_redirects=True,
+        )
         self.emit(
             Event(
                 "start",
