@@ -40,7 +40,7 @@ _HEAD_H = 34
 _BG = (246, 247, 249)
 _INK = (29, 35, 48)
 _MUTED = (102, 112, 133)
-_FILL = {"failed": (253, 236, 236), "pending": (255, 246, 229)}
+_FILL = {"failed": (253, 236, 236), "pending": (255, 246, 229), "blocked": (241, 242, 245)}
 
 
 @dataclass(frozen=True, slots=True)

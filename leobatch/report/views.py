@@ -122,6 +122,11 @@ class Linker:
                 message = f"failed: {job.error or 'no error recorded'}"
             elif job.status == "complete":
                 message = "complete, with no output file"
+            elif (blocker := self._failed_upstream(job)) is not None:
+                status, message = (
+                    "blocked",
+                    f"not rendered: its upstream {blocker.stage} job failed",
+                )
             else:
                 message = PENDING_WORDS.get(job.status, f"pending: {job.status}")
         else:
@@ -162,6 +167,14 @@ class Linker:
             downstream=self._downstream_links(job, out),
             command=rerun_command(self._recipe_file, job),
         )
+
+    def _failed_upstream(self, job: JobEntry) -> JobEntry | None:
+        """The failed job upstream of ``job`` that keeps it from ever being rendered, if any."""
+        while job.upstream is not None and (up := self._jobs.get(job.upstream[0])) is not None:
+            if up.status == "failed":
+                return up
+            job = up
+        return None
 
     def _upstream_link(self, job: JobEntry) -> Link | None:
         if job.upstream is None:

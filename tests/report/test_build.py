@@ -97,7 +97,7 @@ def test_a_prompt_is_text_never_markup(tmp_path: Path) -> None:
 
 
 def test_thumbnails_are_made_once_per_content_and_never_inline_the_file(tmp_path: Path) -> None:
-    """Two outputs with the same bytes share one thumbnail, at most 320 px, linked not inlined."""
+    """Two outputs with the same bytes share one thumbnail, at most 256 px, linked not inlined."""
     out = tmp_path / "out"
     data = image_bytes(3, size=(1200, 800))
     write_manifest(
@@ -112,7 +112,7 @@ def test_thumbnails_are_made_once_per_content_and_never_inline_the_file(tmp_path
     assert result.thumbs_made == 1
     assert sorted(p.name for p in (out / "report" / "thumbs").iterdir()) == [f"{sha}.jpg"]
     with Image.open(out / "report" / "thumbs" / f"{sha}.jpg") as thumb:
-        assert max(thumb.size) == 320
+        assert thumb.size == (256, 171)
     html = (out / "report" / "stage-hero.html").read_text()
     assert f'src="thumbs/{sha}.jpg"' in html and 'href="../hero/a.jpg"' in html
     assert "data:image" not in html
@@ -272,3 +272,30 @@ def test_the_report_writes_nothing_outside_its_folder(tmp_path: Path) -> None:
     build_report(out, sheets=True, sheet_max_px=1024)
     assert {p for p in tmp_path.rglob("*") if "report" not in p.parts} == before
     assert all(not name.startswith(".") for name in (p.name for p in (out / "report").iterdir()))
+
+
+def test_a_job_whose_upstream_failed_says_so_instead_of_pending(tmp_path: Path) -> None:
+    """A nobg job below a refused image will never render: its cell names the failed stage."""
+    out = tmp_path / "out"
+    write_manifest(
+        out,
+        [
+            job_entry("a" * 64, "hero", {"seed": 1}, status="failed", charged=None, error="no"),
+            job_entry(
+                "b" * 64,
+                "cutout",
+                {"seed": 1},
+                status="planned",
+                charged=None,
+                upstream=("a" * 64, 0),
+            ),
+            job_entry(
+                "c" * 64, "big", {"seed": 1}, status="planned", charged=None, upstream=("b" * 64, 0)
+            ),
+        ],
+    )
+    result = build_report(out)
+    for stage in ("cutout", "big"):
+        html = (out / "report" / result.files[stage]).read_text()
+        assert "not rendered: its upstream hero job failed" in html
+        assert "pending: not rendered yet" not in html

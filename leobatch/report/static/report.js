@@ -100,6 +100,22 @@
 
   cells.forEach(function (cell, i) {
     cell.addEventListener("focus", function () { current = i; });
+    const play = cell.querySelector("button.play");
+    if (play) {
+      // Play inline: the poster gives way to the video itself, with its controls.
+      play.addEventListener("click", function (e) {
+        e.preventDefault();
+        e.stopPropagation();
+        const box = play.parentElement;
+        const v = document.createElement("video");
+        v.src = cell.dataset.full; v.poster = box.querySelector("img").src;
+        v.controls = true; v.autoplay = true; v.loop = true; v.muted = true; v.playsInline = true;
+        const holder = document.createElement("div");
+        holder.className = "media video";
+        holder.appendChild(v);
+        box.replaceWith(holder);
+      });
+    }
     const link = cell.querySelector("a.media");
     if (link) {
       link.addEventListener("click", function (e) {
