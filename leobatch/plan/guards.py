@@ -65,6 +65,17 @@ def weight(value: Any) -> int:
         return len(value)
     if not isinstance(value, _WALKED):
         return _scalar_weight(value)
+    if isinstance(value, (list, tuple)) and len(value) <= 8:  # the common small literal
+        total = 2
+        for item in value:
+            if isinstance(item, str):
+                total += len(item) + 4
+            elif isinstance(item, _WALKED):
+                break
+            else:
+                total += 2 + _scalar_weight(item)
+        else:
+            return total
     known = _known()
     found = known.get(id(value))
     if found is not None:
@@ -184,6 +195,7 @@ def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_WIDTHS = re.compile(r"[\d*]").search
 _PERCENT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[a-zA-Z%]")
 #: room for one converted number (a float's digits) beyond its width and precision
 NUMBER = 400
@@ -198,6 +210,8 @@ def percent_size(template: str, values: Any) -> int:
     else:
         items = [values]
     size = len(template) + sum(weight(v) for v in items)
+    if not _WIDTHS(template):  # no digit or '*': no width or precision to add
+        return size + NUMBER * template.count("%")
     star = False
     for match in _PERCENT.finditer(template):
         size += NUMBER
