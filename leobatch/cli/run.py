@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import anyio
 import click
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 #: Time scale of the embedded emulator: a 6 s image job takes about 0.12 s.
 EMBEDDED_TIME_SCALE = 0.02
+#: The bearer key webhook callbacks must carry (``--webhook-listen``).
+WEBHOOK_KEY_VAR = "LEOBATCH_WEBHOOK_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +83,9 @@ def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) ->
     "--webhook-listen",
     metavar="HOST:PORT",
     callback=_host_port,
-    help="Receive completion webhooks here (bearer key from LEOBATCH_WEBHOOK_KEY); "
-    "polling then only sweeps for callbacks that never came.",
+    help="Receive completion webhooks here; needs LEOBATCH_WEBHOOK_KEY, the webhook callback "
+    "API key set on your Leonardo API key (callbacks without it are refused). A callback only "
+    "prompts a status check; polling still sweeps for callbacks that never came.",
 )
 @selection_options
 def command(
@@ -107,6 +111,11 @@ def command(
     """
     if not yes and not sys.stdin.isatty():
         raise click.UsageError("not on a terminal: add --yes to run without confirmation")
+    if webhook_listen is not None and not os.environ.get(WEBHOOK_KEY_VAR, "").strip():
+        raise click.UsageError(
+            f"--webhook-listen needs {WEBHOOK_KEY_VAR}: export {WEBHOOK_KEY_VAR}=<the webhook "
+            f"callback API key set on your Leonardo API key>; callbacks without it are refused"
+        )
     args = _Args(
         target,
         emulator,
@@ -119,10 +128,33 @@ def command(
         webhook_listen,
         selection_of(**select),
     )
-    return anyio.run(_main, args)
+    # SIGTERM is Ctrl-C from here on: until the run's own watcher takes over, it interrupts.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return anyio.run(_watched, args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
-async def _main(args: _Args) -> int:
+async def _watched(args: _Args) -> int:
+    """:func:`_main` with SIGINT and SIGTERM watched from its first instant.
+
+    Before the engine runs (planning, ``GET /me``, pricing, asking) nothing has been submitted,
+    so a signal stops at once, like Ctrl-C; once it runs, the first stops it gently.
+    """
+    signals = _Signals()
+    async with anyio.create_task_group() as tg:
+        await tg.start(_watch_signals, signals, tg.cancel_scope)
+        code = await _main(args, signals)
+        tg.cancel_scope.cancel()
+    if signals.early:
+        click.echo("Interrupted.", err=True)
+        return EXIT_INTERRUPTED
+    return code
+
+
+async def _main(args: _Args, signals: _Signals) -> int:
     from leobatch.api.client import LeonardoClient
     from leobatch.errors import BudgetError, LockedError, PricingError
     from leobatch.pricing.calculator import PriceCache, price_online
@@ -177,7 +209,7 @@ async def _main(args: _Args) -> int:
             options = RunOptions(
                 time_scale=args.time_scale or time_scale,
                 webhook_listen=args.webhook_listen,
-                webhook_key=os.environ.get("LEOBATCH_WEBHOOK_KEY") or None,
+                webhook_key=os.environ.get(WEBHOOK_KEY_VAR, "").strip() or None,
                 select=selected.keys,
             )
             with Journal.open(plan.output_dir) as journal:
@@ -190,15 +222,12 @@ async def _main(args: _Args) -> int:
                     done_keys=diff.done,
                 )
                 stop = anyio.Event()
-                hard = _HardStop()
-                with reporter:
-                    async with anyio.create_task_group() as tg:
-                        tg.start_soon(_watch_signals, stop, hard, tg.cancel_scope)
-                        result = await run_plan(
-                            priced, client, journal, options=options, on_event=reporter, stop=stop
-                        )
-                        tg.cancel_scope.cancel()
-                if hard.fired:
+                with reporter, anyio.CancelScope() as engine:
+                    signals.engine = (stop, engine)
+                    result = await run_plan(
+                        priced, client, journal, options=options, on_event=reporter, stop=stop
+                    )
+                if signals.hard:
                     return EXIT_INTERRUPTED
     if not args.json_lines:
         for line in summary_lines(
@@ -253,18 +282,42 @@ def _failures(plan: Any, shown: int = 20) -> list[str]:
     return lines
 
 
-class _HardStop:
-    fired = False
+def _interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+    """SIGTERM before the event loop watches signals: the same KeyboardInterrupt as Ctrl-C."""
+    raise KeyboardInterrupt
 
 
-async def _watch_signals(stop: anyio.Event, hard: _HardStop, scope: anyio.CancelScope) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for _ in signals:
+class _Signals:
+    """What the signal watcher has done, and what it should stop: ``engine`` is the running
+    engine's stop event and cancel scope, ``None`` during start-up."""
+
+    def __init__(self) -> None:
+        self.engine: tuple[anyio.Event, anyio.CancelScope] | None = None
+        self.early = False  # a signal stopped start-up
+        self.hard = False  # a second signal cancelled the engine
+
+
+async def _watch_signals(
+    signals: _Signals,
+    startup: anyio.CancelScope,
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """SIGINT and SIGTERM alike: before the engine runs, stop at once (nothing was submitted);
+    in the engine, the first stops submitting and waits for jobs in flight, a second cancels."""
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+        task_status.started()
+        async for _ in received:
+            if signals.engine is None:
+                signals.early = True
+                startup.cancel()
+                return
+            stop, engine = signals.engine
             if not stop.is_set():
                 stop.set()  # the engine reports "stopping" through the progress display
             else:
-                hard.fired = True
-                scope.cancel()
+                signals.hard = True
+                engine.cancel()
                 return
 
 

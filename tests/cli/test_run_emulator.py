@@ -120,10 +120,13 @@ def test_off_a_terminal_run_needs_yes(tmp_path: Path) -> None:
     assert not (tmp_path / "recipes" / "out").exists()
 
 
-def test_a_webhook_port_in_use_stops_the_run_before_any_job(tmp_path: Path) -> None:
+def test_a_webhook_port_in_use_stops_the_run_before_any_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """--webhook-listen on a taken port: exit 1 with the reason, no traceback, nothing rendered."""
     import socket
 
+    monkeypatch.setenv("LEOBATCH_WEBHOOK_KEY", "hook-secret")  # (without it: a usage error)
     shutil.copytree(RECIPES, tmp_path / "recipes", ignore=shutil.ignore_patterns("out"))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
