@@ -63,20 +63,20 @@ def weight(value: Any) -> int:
     """
     if isinstance(value, str):
         return len(value)
-    if not isinstance(value, _WALKED):
+    if not walked(value):
         return _scalar_weight(value)
     if isinstance(value, (list, tuple)) and len(value) <= 8:  # the common small literal
         total = 2
         for item in value:
             if isinstance(item, str):
                 total += len(item) + 4
-            elif isinstance(item, _WALKED):
+            elif walked(item):
                 break
             else:
                 total += 2 + _scalar_weight(item)
         else:
             return total
-    known = _known()
+    known = _MEMO.known
     found = known.get(id(value))
     if found is not None:
         return found[1]
@@ -93,11 +93,17 @@ class _Memo(threading.local):
 
 
 _MEMO = _Memo()  # per thread: renderers in two threads never share (or clear) it
-_WALKED = (Mapping, list, tuple, set, frozenset, KeysView, ValuesView, ItemsView, Namespace)
+_CONTAINERS = (list, tuple, dict, set, frozenset, Namespace)
+#: checked first: isinstance against the ABCs below is slow for values that are not one
+_SCALARS = (str, int, float, type(None), bytes, range)
+_VIEWS = (Mapping, KeysView, ValuesView, ItemsView)
 
 
-def _known() -> dict[int, tuple[Any, int]]:
-    return _MEMO.known
+def walked(value: Any) -> bool:
+    """Whether ``value`` is a container whose parts are sized."""
+    return isinstance(value, _CONTAINERS) or (
+        not isinstance(value, _SCALARS) and isinstance(value, _VIEWS)
+    )
 
 
 def forget() -> None:
@@ -110,7 +116,7 @@ def forget() -> None:
 def _children(value: Any) -> Iterable[Any]:
     if isinstance(value, Namespace):
         value = object.__getattribute__(value, "_Namespace__attrs")
-    if isinstance(value, Mapping):
+    if isinstance(value, (dict, Mapping)):
         return [*value.keys(), *value.values()]
     return cast(Iterable[Any], value)
 
@@ -128,7 +134,7 @@ def _walk(root: Any, known: dict[int, tuple[Any, int]]) -> int:
             for child in _children(node):
                 if isinstance(child, str):
                     total += len(child) + 4
-                elif isinstance(child, _WALKED):
+                elif walked(child):
                     total += local[id(child)] if id(child) in local else known[id(child)][1]
                 else:
                     total += 2 + _scalar_weight(child)
@@ -141,10 +147,15 @@ def _walk(root: Any, known: dict[int, tuple[Any, int]]) -> int:
             continue
         path.add(id(node))
         stack.append((node, True))
+        queued: set[int] = set()  # a list of 100,000 times the same part queues it once
         for child in _children(node):
-            if isinstance(child, _WALKED):
-                if id(child) in path:
-                    return MAX_CHARS + 1  # a namespace holding itself prints forever
+            if isinstance(child, str) or not walked(child):
+                continue
+            key = id(child)
+            if key in path:
+                return MAX_CHARS + 1  # a namespace holding itself prints forever
+            if key not in queued and key not in known and key not in local:
+                queued.add(key)
                 stack.append((child, False))
     return local[id(root)] if id(root) in local else known[id(root)][1]
 
@@ -152,7 +163,7 @@ def _walk(root: Any, known: dict[int, tuple[Any, int]]) -> int:
 def depth(value: Any) -> int:
     """How deeply containers nest in ``value`` (shared parts sized once; a cycle counts as
     ``MAX_CHARS``)."""
-    if not isinstance(value, _WALKED):
+    if not walked(value):
         return 0
     levels: dict[int, int] = {}
     stack: list[tuple[Any, bool]] = [(value, False)]
@@ -161,7 +172,7 @@ def depth(value: Any) -> int:
         node, expanded = stack.pop()
         if expanded:
             path.discard(id(node))
-            below = [levels[id(c)] for c in _children(node) if isinstance(c, _WALKED)]
+            below = [levels[id(c)] for c in _children(node) if walked(c)]
             levels[id(node)] = 1 + max(below, default=0)
             continue
         if id(node) in levels:
@@ -169,7 +180,7 @@ def depth(value: Any) -> int:
         path.add(id(node))
         stack.append((node, True))
         for child in _children(node):
-            if isinstance(child, _WALKED):
+            if walked(child) and id(child) not in levels:
                 if id(child) in path:
                     return MAX_CHARS
                 stack.append((child, False))
@@ -354,7 +365,7 @@ def _linear_sum(env: Any, iterable: Iterable[Any], attribute: Any = None, start:
     items = list(iterable)
     if not isinstance(start, (list, tuple)):
         return sum(items, start)
-    if weight(start) + sum(weight(i) for i in items) > MAX_CHARS:
+    if weight(start) + weight(items) > MAX_CHARS:
         raise too_big("the result of 'sum'")
     kind = type(start)
     out = list(start)

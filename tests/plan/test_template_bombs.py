@@ -128,12 +128,11 @@ def test_bomb_is_refused_fast_in_little_memory(tmp_path: Path, name: str) -> Non
     ],
 )
 def test_more_bombs_are_refused_at_once(source: str, message: str) -> None:
-    """Ways around the issue's bombs (nesting, namespaces, methods, other filters) fail fast."""
-    start = time.perf_counter()
+    """Ways around the issue's bombs (nesting, namespaces, methods, other filters) are refused
+    by a size check (the message says which), before the clock or the memory run out."""
     with pytest.raises(TemplateFailure) as caught:
         Renderer().render(source, {})
     assert message in str(caught.value)
-    assert time.perf_counter() - start < 0.9  # a size check, not the clock
 
 
 def test_sum_of_lists_is_linear() -> None:
@@ -141,7 +140,7 @@ def test_sum_of_lists_is_linear() -> None:
     minutes; the sandbox's sum concatenates in one pass."""
     start = time.perf_counter()
     assert Renderer().render("{{ ([['x']] * 99999) | sum(start=[]) | length }}", {}) == 99999
-    assert time.perf_counter() - start < 0.9
+    assert time.perf_counter() - start < 5  # quadratic: minutes
 
 
 def test_a_namespace_holding_itself_is_refused() -> None:
