@@ -121,14 +121,28 @@ class Transport:
     ) -> tuple[Mapping[str, Any], int]:
         """The JSON object at ``base_url + path``, and how many tries it took."""
         what = f"{method} {path}"
-        response, tries = await self.send(
-            method, self.base_url + path, what, idempotent=idempotent, **kw
-        )
-        try:
-            data = response.json()
-        except (ValueError, UnicodeDecodeError) as e:
-            # a 2xx whose body does not parse was cut short: what happened is unknown
-            raise TransientError(f"{what}: the response is not JSON", status=200) from e
-        if not isinstance(data, Mapping):
-            raise TransientError(f"{what}: the response is not a JSON object", status=200)
-        return data, tries
+        tries = cut = 0
+        while True:
+            response, sent = await self.send(
+                method, self.base_url + path, what, idempotent=idempotent, **kw
+            )
+            tries += sent
+            try:
+                data = response.json()
+            except (ValueError, UnicodeDecodeError) as e:
+                # a 2xx whose body does not parse was cut short: what happened is unknown
+                error = TransientError(f"{what}: the response is not JSON", status=200)
+                error.__cause__ = e
+            else:
+                if isinstance(data, Mapping):
+                    return data, tries
+                error = TransientError(f"{what}: the response is not a JSON object", status=200)
+            # A body cut short with no Content-Length to tell (the connection closed early) is a
+            # dropped connection by another name: an idempotent call is asked again, like one.
+            cut += 1
+            if not idempotent or cut >= self.retry.attempts:
+                raise error
+            policy = self.retry
+            wait = delay_s(cut - 1, None, self._rng, base_s=policy.base_s, cap_s=policy.cap_s)
+            log.debug("%s: retry in %.3f s after: %s", what, wait, error)
+            await anyio.sleep(wait)
