@@ -7,6 +7,9 @@ emulator subprocess with the same slots and time scale:
 - sdk-sequential: the official SDK, create then poll every (scaled) second, one job at a time;
 - sdk-semaphore: the official SDK's async API, a semaphore of `slots`, (scaled) 1 s polling.
 
+Then leobatch alone on a 3-stage pipeline (image -> nobg -> universal upscale): the time from the
+first upstream completion to the first final output on disk, in job durations.
+
 Printed for each: makespan / ideal makespan (the emulator's slot-busy seconds / slots), slot
 utilisation from first start to last completion (emulator), status requests per job, client CPU
 ms per job (this process only: the emulator runs in its own process), duplicate creates.
@@ -173,6 +176,63 @@ def leobatch_contestant(n: int, slots: int, time_scale: float) -> Figures:
         return Figures("leobatch", n, timing["wall"], timing["cpu"], stats(origin))
 
 
+def pipeline_first_output(n: int, slots: int, time_scale: float) -> dict[str, Any]:
+    """A 3-stage pipeline (image -> nobg -> universal upscale) of ``n`` roots: how long after
+    the first upstream completion the first final output is on disk, in job durations (the
+    median image job, submitted to complete)."""
+    from leobatch.api.client import LeonardoClient
+    from leobatch.plan import expand_plan
+    from leobatch.pricing.calculator import price_online
+    from leobatch.recipe import load_recipe
+    from leobatch.run.engine import RunOptions, run_plan
+    from leobatch.run.events import Event
+    from leobatch.run.journal import Journal
+
+    with tempfile.TemporaryDirectory() as tmp, emulator(slots, time_scale) as origin:
+        recipe = Path(tmp) / "pipeline.yaml"
+        recipe.write_text(
+            "version: 1\nname: pipeline\n"
+            f"matrix:\n  seed: {json.dumps(list(range(n)))}\n"
+            "stages:\n  shot:\n    kind: image\n    model: lightning-xl\n"
+            "    prompt: 'a ceramic mug, pipeline {{ seed }}'\n"
+            "    params: {width: 512, height: 512, num_images: 1, alchemy: false,"
+            " seed: '{{ seed }}'}\n"
+            "  cutout:\n    kind: nobg\n    from: shot\n"
+            "  large:\n    kind: universal-upscale\n    from: cutout\n"
+            "    params: {upscaleMultiplier: 1.5}\n"
+        )
+        plan = expand_plan(load_recipe(recipe))
+        base = f"{origin}/api/rest/v1"
+        seen: list[tuple[float, Event]] = []
+
+        async def go() -> None:
+            async with LeonardoClient(API_KEY, base) as client:
+                priced = await price_online(plan, client, cache=None)
+                with Journal.open(plan.output_dir) as journal:
+                    await run_plan(
+                        priced,
+                        client,
+                        journal,
+                        options=RunOptions(time_scale=time_scale),
+                        on_event=lambda e: seen.append((time.perf_counter(), e)),
+                    )
+
+        anyio.run(go)
+    submitted = {e.job: t for t, e in seen if e.type == "submitted"}
+    shots = sorted(
+        t - submitted[e.job] for t, e in seen if e.type == "complete" and e.stage == "shot"
+    )
+    first_up = min(t for t, e in seen if e.type == "complete" and e.stage == "shot")
+    first_final = min(t for t, e in seen if e.type == "downloaded" and e.stage == "large")
+    duration = shots[len(shots) // 2]
+    return {
+        "pipeline_roots": n,
+        "job_duration_s": round(duration, 3),
+        "first_final_after_first_upstream_s": round(first_final - first_up, 3),
+        "in_job_durations": round((first_final - first_up) / duration, 2),
+    }
+
+
 # ------------------------------------------------------------------------------ the SDK
 # The baselines download each image too (a user of the SDK wants the files), retrying a dropped
 # keep-alive connection as any careful client would; they do not verify what they fetch.
@@ -275,6 +335,8 @@ def main() -> None:
         default=40,
         help="jobs for the sequential SDK loop (it is slow by design)",
     )
+    parser.add_argument("--pipeline-roots", type=int, default=60,
+                        help="root jobs of the 3-stage pipeline measurement")  # fmt: skip
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per contestant; the table shows each one's median run "
                         "by CPU per job (shared machines are noisy)")  # fmt: skip
@@ -295,6 +357,9 @@ def main() -> None:
         median = dict(runs[len(runs) // 2])
         median["cpu_ms/job range"] = f"{runs[0]['cpu_ms/job']}-{runs[-1]['cpu_ms/job']}"
         rows.append(median)
+    print()
+    print("time to the first final output of a 3-stage pipeline (target: within 2 job durations):")
+    print(json.dumps(pipeline_first_output(args.pipeline_roots, args.slots, args.time_scale)))
     print()
     print(f"machine speed afterwards: {_calibrate_ms():.0f} ms for the same loop")
     print(f"slots={args.slots} time_scale={args.time_scale} repeat={args.repeat} (median runs)")

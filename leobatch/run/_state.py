@@ -143,7 +143,10 @@ class EngineState:
         # out early instead of waiting behind every root job.
         self.ready: list[tuple[int, int, Job]] = []
         self.ready_seq = 0
-        self.ready_added = anyio.Event()
+        self.wake = anyio.Event()  # the submitter's: a job became ready, or a slot was freed
+        self.root_cap: int | None = None  # root jobs in flight at most (pipelines; engine)
+        self.holding: set[str] = set()  # jobs holding an in-flight slot
+        self.roots_holding = 0  # of which root-stage jobs
         self.depth: dict[str, int] = {}
         for job in self.plan.jobs:  # upstream jobs come first in a plan
             up = job.upstream.key if job.upstream is not None else None
@@ -205,11 +208,30 @@ class EngineState:
         self.queued.add(job.key)
         self.ready_seq += 1
         heapq.heappush(self.ready, (-self.depth.get(job.key, 0), self.ready_seq, job))
-        self.ready_added.set()
+        self.wake.set()
+
+    async def _take_slot(self, job: Job) -> None:
+        """An in-flight slot for ``job`` (waiting for one)."""
+        await self.inflight.acquire_on_behalf_of(job.key)
+        self._hold(job)
+
+    def _hold(self, job: Job) -> None:
+        self.holding.add(job.key)
+        if not self.depth.get(job.key, 0):
+            self.roots_holding += 1
+
+    def _free_slot(self, job: Job) -> None:
+        """Give ``job``'s in-flight slot back."""
+        self.inflight.release_on_behalf_of(job.key)
+        if job.key in self.holding:
+            self.holding.discard(job.key)
+            if not self.depth.get(job.key, 0):
+                self.roots_holding -= 1
+        self.wake.set()
 
     def _release(self, job: Job) -> None:
         self.reserved.pop(job.key, None)
-        self.inflight.release_on_behalf_of(job.key)
+        self._free_slot(job)
         self._poke()
 
     def _done(self, job: Job) -> None:

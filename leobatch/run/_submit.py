@@ -43,18 +43,30 @@ class Submitting(Tracking):
             # slot seen free here is still free below.
             await self.inflight.acquire_on_behalf_of(_SLOT_PROBE)
             self.inflight.release_on_behalf_of(_SLOT_PROBE)
-            while not self.ready:
-                self.ready_added = anyio.Event()
-                await self.ready_added.wait()
+            while not self.ready or self._roots_wait():
+                self.wake = anyio.Event()  # set by a job becoming ready or a slot freed
+                await self.wake.wait()
             *_, job = heapq.heappop(self.ready)
             self.queued.discard(job.key)
             if self.stopping:
                 continue
             self.inflight.acquire_on_behalf_of_nowait(job.key)
+            self._hold(job)
             if self.stopping or not self._reserve(job):
-                self.inflight.release_on_behalf_of(job.key)
+                self._free_slot(job)
                 continue
             self.tg.start_soon(self._submit, job)
+
+    def _roots_wait(self) -> bool:
+        """Whether the most urgent ready job is a root job that must wait for a root's slot.
+
+        In a pipeline, root jobs keep only a little of the headroom: the server runs its queue
+        first in, first out, so a downstream job sent behind a full queue of root jobs would
+        wait a whole job's length before it even starts. Finished assets stream out early.
+        """
+        if self.root_cap is None:
+            return False
+        return not self.ready[0][0] and self.roots_holding >= self.root_cap
 
     def _reserve(self, job: Job) -> bool:
         """Reserve what ``job`` may cost, or say no (stopping the run when over the budget).

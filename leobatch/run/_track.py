@@ -128,7 +128,7 @@ class Tracking(Downloading):
         job = tracked.job
         del self.tracked[tracked.remote_id]
         self.tracked_keys.discard(job.key)
-        self.inflight.release_on_behalf_of(job.key)
+        self._free_slot(job)
         self._lost(job, f"the server no longer knows job {tracked.remote_id}")
 
     async def _on_callback(self, callback: Callback) -> None:
@@ -180,7 +180,7 @@ class Tracking(Downloading):
         self.fresh.add(job.key)
         del self.tracked[tracked.remote_id]
         self.tracked_keys.discard(job.key)
-        self.inflight.release_on_behalf_of(job.key)
+        self._free_slot(job)
         self.emit(Event("complete", job.key, job.stage, {"outputs": len(outputs)}))
         for idx, (_rid, url, _nsfw) in enumerate(outputs):
             self._start_download(job, idx, url, job.paths[idx], None)
@@ -190,7 +190,7 @@ class Tracking(Downloading):
         job = tracked.job
         del self.tracked[tracked.remote_id]
         self.tracked_keys.discard(job.key)
-        self.inflight.release_on_behalf_of(job.key)
+        self._free_slot(job)
         failures = self.journal.job(job.key).failures + 1
         final = failures > self.retries
         charged = self.journal.attempts(job.key)[-1].credits_charged or 0

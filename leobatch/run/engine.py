@@ -72,6 +72,8 @@ class _Engine(Submitting):
         )
         scale = self.options.time_scale
         self.inflight = anyio.CapacityLimiter(slots + headroom)
+        pipeline = any(depth for key, depth in self.depth.items() if key in self.jobs)
+        self.root_cap = slots + min(headroom, 2) if pipeline else None
         self.create_limits = defaultdict(lambda: RateLimiter(create_rate, time_scale=scale))
         self.global_limit = RateLimiter(global_rate, time_scale=scale)
         self.downloads = anyio.CapacityLimiter(self.options.download_concurrency)
@@ -182,10 +184,10 @@ class _Engine(Submitting):
             elif state.status == "failed":
                 self.journal.reopen(job.key)  # a new run gives failed jobs a fresh chance
             elif state.status == "submitted" and state.remote_id:
-                await self.inflight.acquire_on_behalf_of(job.key)
+                await self._take_slot(job)
                 self._track(job, state.remote_id)
             elif state.status == "submitting":
-                await self.inflight.acquire_on_behalf_of(job.key)
+                await self._take_slot(job)
                 body = state.request if state.request is not None else dict(job.body)
                 claimant = Claimant(job, body, self._variation_root(job))
                 found = await self._reconcile(claimant, state.started_at or 0.0)
@@ -194,7 +196,7 @@ class _Engine(Submitting):
                     self._accept(job, found)
                 else:
                     self.journal.mark_absent(job.key)
-                    self.inflight.release_on_behalf_of(job.key)
+                    self._free_slot(job)
         for job in self.jobs.values():
             if job.key not in self.terminal and self._upstream_ready(job) and not self._busy(job):
                 self._enqueue(job)
