@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, ItemsView, Iterable, KeysView, Mapping, ValuesView
 from functools import update_wrapper
 from operator import index
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import pass_environment
 from jinja2.filters import make_attrgetter
@@ -113,25 +113,27 @@ def forget() -> None:
         known.clear()
 
 
-def _children(value: Any) -> Iterable[Any]:
+def _children(value: Any) -> list[Any]:
+    """A container's parts, as a list: a view makes new (key, value) tuples each time it is
+    iterated, so a node's parts are listed once and kept until it is sized."""
     if isinstance(value, Namespace):
         value = object.__getattribute__(value, "_Namespace__attrs")
     if isinstance(value, (dict, Mapping)):
         return [*value.keys(), *value.values()]
-    return cast(Iterable[Any], value)
+    return list(value)
 
 
 def _walk(root: Any, known: dict[int, tuple[Any, int]]) -> int:
     """Depth-first over the containers under ``root``, each sized once, children first."""
-    stack: list[tuple[Any, bool]] = [(root, False)]
+    stack: list[tuple[Any, list[Any] | None]] = [(root, None)]
     path: set[int] = set()  # containers whose children are being sized: a cycle if met again
     local: dict[int, int] = {}  # namespaces' weights, for this walk only
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node, children = stack.pop()
+        if children is not None:  # its children are sized: size it
             path.discard(id(node))
             total = 2
-            for child in _children(node):
+            for child in children:
                 if isinstance(child, str):
                     total += len(child) + 4
                 elif walked(child):
@@ -146,9 +148,10 @@ def _walk(root: Any, known: dict[int, tuple[Any, int]]) -> int:
         if id(node) in known or id(node) in local:
             continue
         path.add(id(node))
-        stack.append((node, True))
+        children = _children(node)
+        stack.append((node, children))
         queued: set[int] = set()  # a list of 100,000 times the same part queues it once
-        for child in _children(node):
+        for child in children:
             if isinstance(child, str) or not walked(child):
                 continue
             key = id(child)
@@ -156,7 +159,7 @@ def _walk(root: Any, known: dict[int, tuple[Any, int]]) -> int:
                 return MAX_CHARS + 1  # a namespace holding itself prints forever
             if key not in queued and key not in known and key not in local:
                 queued.add(key)
-                stack.append((child, False))
+                stack.append((child, None))
     return local[id(root)] if id(root) in local else known[id(root)][1]
 
 
@@ -165,26 +168,27 @@ def depth(value: Any) -> int:
     ``MAX_CHARS``)."""
     if not walked(value):
         return 0
-    levels: dict[int, int] = {}
-    stack: list[tuple[Any, bool]] = [(value, False)]
+    levels: dict[int, tuple[Any, int]] = {}  # the part is held so its id stays its own
+    stack: list[tuple[Any, list[Any] | None]] = [(value, None)]
     path: set[int] = set()
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node, children = stack.pop()
+        if children is not None:
             path.discard(id(node))
-            below = [levels[id(c)] for c in _children(node) if walked(c)]
-            levels[id(node)] = 1 + max(below, default=0)
+            below = [levels[id(c)][1] for c in children if walked(c)]
+            levels[id(node)] = (node, 1 + max(below, default=0))
             continue
         if id(node) in levels:
             continue
         path.add(id(node))
-        stack.append((node, True))
-        for child in _children(node):
+        children = _children(node)
+        stack.append((node, children))
+        for child in children:
             if walked(child) and id(child) not in levels:
                 if id(child) in path:
                     return MAX_CHARS
-                stack.append((child, False))
-    return levels[id(value)]
+                stack.append((child, None))
+    return levels[id(value)][1]
 
 
 def _scalar_weight(value: Any) -> int:

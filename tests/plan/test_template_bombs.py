@@ -205,6 +205,9 @@ ORDINARY = [
     "{{ items | slice(2) | list }}{{ items | map('upper') | join('.') }}",
     "{{ 'ab\tc'.expandtabs(4) }}{{ a.translate({97: 'AA'}) }}{{ ', '.join(items) }}",
     "{{ {'a': [a, {'n': n}], 'i': items} | tojson(2) }}{{ (a ~ ' www.a.io') | urlize(8) }}",
+    # views make new (key, value) tuples each time they are iterated
+    "{% for k, v in {'a': a, 'n': [n]}.items() %}{{ k }}={{ v }};{% endfor %}"
+    "{{ [{'k': items}.items(), {'n': n}.values()] | length }}",
 ]
 
 
