@@ -12,14 +12,11 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.box import Box
-    from rich.table import Table
-
     from leobatch.plan.jobs import Job, Plan
     from leobatch.plan.summary import Breakdown
     from leobatch.run.diff import PlanDiff, RemovedJob
 
-__all__ = ["SHOWN", "by_table", "diff_json", "diff_lines", "matrix_text"]
+__all__ = ["SHOWN", "by_lines", "diff_json", "diff_lines", "matrix_text"]
 
 #: Jobs listed per section of ``plan --diff`` on a terminal.
 SHOWN = 50
@@ -33,35 +30,51 @@ def credits_text(credits: int | None, unknown_jobs: int, jobs: int) -> str:
     return f"{text} + {unknown_jobs:,} unknown" if unknown_jobs else text
 
 
-def by_table(breakdown: Breakdown, box: Box | None) -> Table:
-    """One row per combination of the ``--by`` axes' values, then the total."""
-    from rich.table import Table
+def by_lines(breakdown: Breakdown, *, terminal: bool) -> list[str]:
+    """The ``--by`` table: one row per combination of the axes' values, then the total.
 
-    title = f"By {', '.join(breakdown.axes)}"
-    table = Table(title=title, box=box, title_justify="left", show_edge=False, pad_edge=False)
-    for axis in breakdown.axes:
-        table.add_column(axis)
-    for name in ("jobs", "outputs", "credits"):
-        table.add_column(name, justify="right")
-    for row in breakdown.rows:
-        table.add_row(
+    Formatted here rather than with rich, whose tables take about 5 ms a row: a breakdown by
+    seed may have 10,000 rows.
+    """
+    rows = [
+        [
             *(_value_text(v) for v in row.values),
             f"{row.jobs:,}",
             f"{row.outputs:,}",
             credits_text(row.credits, row.unknown_jobs, row.jobs),
-        )
+        ]
+        for row in breakdown.rows
+    ]
     jobs = sum(r.jobs for r in breakdown.rows)
     unknown = sum(r.unknown_jobs for r in breakdown.rows)
-    table.add_section()
-    table.add_row(
+    total = [
         "total",
         *("" for _ in breakdown.axes[1:]),
         f"{jobs:,}",
         f"{sum(r.outputs for r in breakdown.rows):,}",
         credits_text(sum(r.credits for r in breakdown.rows), unknown, jobs),
-        style="bold",
-    )
-    return table
+    ]
+    header = [*breakdown.axes, "jobs", "outputs", "credits"]
+    table = [header, *rows, total]
+    widths = [max(len(cells[i]) for cells in table) for i in range(len(header))]
+    left = len(breakdown.axes)
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            c.ljust(w) if i < left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(padded).rstrip()
+
+    lines = [f"By {', '.join(breakdown.axes)}", line(header)]
+    rule = "  ".join("─" * w for w in widths)
+    if terminal:
+        lines.append(rule)
+    lines.extend(line(cells) for cells in rows)
+    if terminal:
+        lines.append(rule)
+    lines.append(line(total))
+    return lines
 
 
 def matrix_text(matrix: Mapping[str, Any] | None) -> str:

@@ -229,10 +229,9 @@ def render_summary(
     console.print(models)
     console.print()
     if summary.by is not None:
-        from leobatch.cli._review import by_table
+        from leobatch.cli._review import by_lines
 
-        console.print(by_table(summary.by, style))
-        console.print()
+        console.file.write("\n".join(by_lines(summary.by, terminal=terminal)) + "\n\n")
     label = f"{summary.source_label}; {note}" if note else summary.source_label
     console.print(f"credits: {summary.credits:,} ({label})")
     if summary.unknown_jobs:

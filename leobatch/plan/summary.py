@@ -7,7 +7,7 @@ A job whose price is unknown is counted as unknown, never as 0 credits.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,10 +216,12 @@ def breakdown(priced: PricedPlan, axes: tuple[str, ...]) -> Breakdown:
     for axis in axes:
         if axis.split(".")[0] not in known:
             raise SelectionError(_unknown_axis(axis, known))
-    sums: dict[tuple[str, ...], list[Any]] = {}
+    paths = [() if axis == "stage" else tuple(axis.split(".")) for axis in axes]
+    sums: dict[tuple[Any, ...], list[Any]] = {}
     for job in plan.jobs:
-        values = tuple(_value(job, axis) for axis in axes)
-        cell = tuple(json.dumps(v, sort_keys=True, default=str) for v in values)
+        values = tuple(_value(job, path) for path in paths)
+        # The type too: 1, 1.0 and true are equal in Python, not as matrix values.
+        cell = tuple((type(v), v) if isinstance(v, Hashable) else _frozen(v) for v in values)
         row = sums.setdefault(cell, [values, 0, 0, 0, 0])
         price = priced.credits.get(job.key)
         row[1] += 1
@@ -231,11 +233,17 @@ def breakdown(priced: PricedPlan, axes: tuple[str, ...]) -> Breakdown:
     return Breakdown(axes, tuple(ByRow(*row) for row in sums.values()))
 
 
-def _value(job: Job, axis: str) -> Any:
-    if axis == "stage":
+def _frozen(value: Any) -> str:
+    """A mapping or list value as a key (axis values are scalars, mappings or lists)."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _value(job: Job, path: tuple[str, ...]) -> Any:
+    """The job's value at ``path`` into its matrix (``()``: its stage); ``None`` if it has none."""
+    if not path:
         return job.stage
     value: Any = job.matrix
-    for part in axis.split("."):
+    for part in path:
         if not isinstance(value, Mapping) or part not in value:
             return None
         value = value[part]
