@@ -50,12 +50,20 @@ class FileAction:
 
 @dataclass(frozen=True, slots=True)
 class PruneFile:
-    """One journaled output of a pruned job (``path`` relative to output.dir) and its fate."""
+    """One journaled output of a pruned job and its fate."""
 
-    job_key: str
-    index: int
-    path: str
+    output: OutputState
     fate: FileAction
+
+    @property
+    def job_key(self) -> str:
+        """The key of the job the file is an output of."""
+        return self.output.job_key
+
+    @property
+    def path(self) -> str:
+        """Where the file is, relative to output.dir."""
+        return self.output.path
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +111,7 @@ def plan_prune(plan: Plan, journal: Journal) -> PrunePlan:
     claimed.update(o.path for key, outs in outputs.items() if key not in gone for o in outs)
     prunable = tuple(job for job in removed if not job.in_flight)
     files = tuple(
-        PruneFile(out.job_key, out.index, out.path, _fate(root, out, claimed))
-        for job in prunable
-        for out in job.outputs
+        PruneFile(out, _fate(root, out, claimed)) for job in prunable for out in job.outputs
     )
     in_flight = tuple(job for job in removed if job.in_flight)
     return PrunePlan(root, prunable, in_flight, files, frozenset(claimed))
@@ -120,26 +126,18 @@ def apply_prune(plan: Plan, prune: PrunePlan, journal: Journal) -> Pruned:
     deleted, size, kept = 0, 0, []
     folders: set[tuple[str, ...]] = set()
     for item in prune.deletable:
-        fate = _delete(root, _output(prune, item), prune.claimed)
+        fate = _delete(root, item.output, prune.claimed)
         if fate.action == "delete":
             deleted += 1
             size += fate.bytes or 0
             parts = PurePosixPath(item.path).parts[:-1]
             folders.update(parts[:n] for n in range(1, len(parts) + 1))
         elif fate.action == "kept":
-            kept.append(PruneFile(item.job_key, item.index, item.path, fate))
+            kept.append(PruneFile(item.output, fate))
     removed_folders = sum(_rmdir(root, p) for p in sorted(folders, key=len, reverse=True))
     forgotten = journal.forget(job.key for job in prune.jobs)
     _rewrite_manifest(root, plan, journal)
     return Pruned(forgotten, deleted, size, removed_folders, tuple(kept))
-
-
-def _output(prune: PrunePlan, item: PruneFile) -> OutputState:
-    for job in prune.jobs:
-        for out in job.outputs:
-            if out.job_key == item.job_key and out.index == item.index:
-                return out
-    raise LookupError(item.path)  # pragma: no cover - a PruneFile always comes from an output
 
 
 def _fate(root: Path, out: OutputState, claimed: set[str] | frozenset[str]) -> FileAction:
