@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 from leobatch.errors import RecipeError
+from leobatch.plan import readable
 from leobatch.plan.jobs import UPSTREAM_TEXT, Input, Job, Plan, Upstream
 from leobatch.plan.keys import inputs_digest, job_key
 from leobatch.plan.limits import DEFAULT_MAX_JOBS
 from leobatch.plan.matrix import combinations, guard, too_many
-from leobatch.plan.ondisk import Conflict, conflicts, fs_limits
+from leobatch.plan.ondisk import Conflict, conflicts, explain, fs_limits
 from leobatch.plan.outputs import BadPath, PathRegistry, check_length, normalise
 from leobatch.plan.problems import Problems, describe_combo
 from leobatch.plan.render import PlanTimeSpent, Renderer, TemplateFailure
@@ -83,6 +83,14 @@ class _Expansion:
         self.count = 0
         self.keys: set[str] = set()
         self.feeds = {s.upstream for s in recipe.stages if s.upstream is not None}
+        # No output.path: readable names, settled stage by stage (leobatch.plan.readable).
+        self.readable = recipe.output_path is None
+        self.defaults = readable.DefaultPaths(
+            [a.name for a in recipe.matrix.axes],
+            [s.name for s in recipe.stages],
+            self.feeds,
+            lambda path: check_length(path, self.dir_bytes, self.limits),
+        )
         self.files: set[tuple[str, str]] = {(f.path, f.sha256) for f in recipe.files}
         self.base: dict[str, Any] = {**recipe.vars, "recipe": {"name": recipe.name}}
         self.renderer.pin(
@@ -104,6 +112,8 @@ class _Expansion:
                 if self.problems.full:
                     break
                 self._stage(stage)
+                if self.readable:
+                    self._settle(stage)
         except PlanTimeSpent:  # already reported, at the template that spent the last of it
             pass
         self._collisions()
@@ -153,7 +163,7 @@ class _Expansion:
                 else:
                     context = {**parent.carried, **extra, "stage": stage.name}
                     context["upstream"] = _upstream_values(parent.job, index)
-                self._job(stage, fields, matrix, context, parent, index)
+                self._job(stage, fields, matrix, extra, context, parent, index)
                 if self.problems.full:
                     return
 
@@ -162,6 +172,7 @@ class _Expansion:
         stage: Stage,
         fields: StageFields,
         matrix: dict[str, Any],
+        extra: dict[str, Any],
         context: dict[str, Any],
         parent: _Made | None,
         index: int,
@@ -192,7 +203,15 @@ class _Expansion:
             return
         self.keys.add(key)
         who = (stage.name, matrix, parent.job.stage if parent else None, index)
-        paths = self._paths(stage, context, key, built.outputs, built.ext, who, problem)
+        template = self.recipe.output_path
+        if template is not None:
+            paths = self._paths(
+                template, stage, context, key, built.outputs, built.ext, who, problem
+            )
+        else:  # claimed when the stage is settled
+            paths = self._default(
+                stage, key, matrix, built.outputs, built.ext, extra, parent, index
+            )
         input_size = built.input_size or (parent.job.size if parent else None)
         job = Job(
             key=key,
@@ -232,6 +251,7 @@ class _Expansion:
 
     def _paths(
         self,
+        template: str,
         stage: Stage,
         context: dict[str, Any],
         key: str,
@@ -244,7 +264,7 @@ class _Expansion:
         for index in range(outputs):
             values = {**context, "stage": stage.name, "job": key[:12], "index": index, "ext": ext}
             try:
-                path = normalise(self.renderer.render(self.recipe.output_path, values))
+                path = normalise(self.renderer.render(template, values))
                 check_length(path, self.dir_bytes, self.limits)
             except TemplateFailure as e:
                 problem(("output", "path"), f"output.path: {e}")
@@ -255,6 +275,43 @@ class _Expansion:
             self.paths.claim(path, (*who, index, outputs))
             paths.append(path)
         return tuple(paths)
+
+    def _default(
+        self,
+        stage: Stage,
+        key: str,
+        matrix: Mapping[str, Any],
+        outputs: int,
+        ext: str,
+        extra: Mapping[str, Any],
+        parent: _Made | None,
+        index: int,
+    ) -> tuple[str, ...]:
+        up = parent.job if parent else None
+        try:
+            return self.defaults.propose(stage, key, matrix, outputs, ext, extra, up, index)
+        except BadPath as e:
+            self.problems.add(("output", "path"), str(e), stage=stage.name, matrix=matrix)
+            return ()
+
+    def _settle(self, stage: Stage) -> None:
+        """Settle the stage's default paths (the key form for every job that shares one,
+        whatever the jobs' order), then claim them as explicit output.path paths are."""
+        made = self.made[stage.name]
+        for position, paths in self.defaults.settle([m.job for m in made]).items():
+            job = made[position].job
+            if isinstance(paths, BadPath):
+                self.problems.add(
+                    ("output", "path"), str(paths), stage=stage.name, matrix=job.matrix
+                )
+                paths = ()
+            made[position] = replace(made[position], job=replace(job, paths=paths))
+        for m in made:
+            job = m.job
+            up = job.upstream
+            who = (job.stage, job.matrix, stage.upstream if up else None, up.output if up else 0)
+            for index, path in enumerate(job.paths):
+                self.paths.claim(path, (*who, index, job.outputs))
 
     def _collisions(self) -> None:
         collisions = self.paths.collisions
@@ -280,28 +337,8 @@ class _Expansion:
             self.problems.add_plain(
                 ("output", "path"),
                 f"output.path: {_describe_owner(first.who)} renders to {first.path!r}"
-                f"{_conflict_reason(first, self.recipe.output_dir)}{more}",
+                f"{explain(first, self.recipe.output_dir)}{more}",
             )
-
-
-def _conflict_reason(conflict: Conflict, root: Path) -> str:
-    """The end of a conflict's message: what is in the way, and what to do."""
-    if conflict.blocker == "":  # output.dir itself (resolved at load: a file, or changed since)
-        return f", but output.dir {str(root)!r} is not a folder: move it or change output.dir"
-    if conflict.reason == "link":
-        link = "which is" if conflict.blocker == conflict.path else f"whose {conflict.blocker!r} is"
-        return (
-            f", {link} a symbolic link; leobatch does not write through links (they can lead "
-            "outside output.dir): remove it or change output.path"
-        )
-    if conflict.reason == "not-a-folder":
-        return f", but {conflict.blocker!r} is a file, not a folder: move it or change output.path"
-    if conflict.reason == "folder":
-        return ", which is an existing folder: move it or change output.path"
-    return (
-        f": {root / conflict.path} already exists and no leobatch run in this output.dir wrote "
-        "it; move it away or change output.path"
-    )
 
 
 def _describe_owner(owner: tuple[str, Mapping[str, Any], str | None, int, int, int]) -> str:

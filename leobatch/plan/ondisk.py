@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from leobatch.plan.outputs import FsLimits
 
-__all__ = ["Conflict", "conflicts", "fs_limits"]
+__all__ = ["Conflict", "conflicts", "explain", "fs_limits"]
 
 Reason = Literal["link", "not-a-folder", "folder", "foreign"]
 
@@ -188,6 +188,26 @@ def conflicts(root: Path, claimed: Iterable[tuple[str, Any]]) -> list[Conflict]:
         keep = {i for i, path, _ in existing if path in ours}
         found = [c for i, c in enumerate(found) if i not in keep]
     return found
+
+
+def explain(conflict: Conflict, root: Path) -> str:
+    """The end of a conflict's message (after its path): what is in the way, what to do."""
+    if conflict.blocker == "":  # output.dir itself (resolved at load: a file, or changed since)
+        return f", but output.dir {str(root)!r} is not a folder: move it or change output.dir"
+    if conflict.reason == "link":
+        link = "which is" if conflict.blocker == conflict.path else f"whose {conflict.blocker!r} is"
+        return (
+            f", {link} a symbolic link; leobatch does not write through links (they can lead "
+            "outside output.dir): remove it or change output.path"
+        )
+    if conflict.reason == "not-a-folder":
+        return f", but {conflict.blocker!r} is a file, not a folder: move it or change output.path"
+    if conflict.reason == "folder":
+        return ", which is an existing folder: move it or change output.path"
+    return (
+        f": {root / conflict.path} already exists and no leobatch run in this output.dir wrote "
+        "it; move it away or change output.path"
+    )
 
 
 def _journaled(root: Path) -> frozenset[str]:

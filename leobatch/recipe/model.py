@@ -21,7 +21,10 @@ __all__ = [
     "Stage",
 ]
 
-DEFAULT_OUTPUT_PATH = "{{ stage }}/{{ job }}-{{ index }}.{{ ext }}"
+#: No ``output.path`` template: the plan names files by their matrix values, downstream files
+#: after their source, falling back to ``{stage}/{job}-{index}.{ext}`` on a collision
+#: (:mod:`leobatch.plan.readable`).
+DEFAULT_OUTPUT_PATH: str | None = None
 
 #: Stage keys handed to the request builder (after rendering), in a fixed order.
 STAGE_FIELDS: tuple[str, ...] = (
@@ -108,7 +111,8 @@ class Recipe:
     matrix: Matrix
     stages: tuple[Stage, ...]
     output_dir: Path
-    output_path: str
+    #: The ``output.path`` template as written; ``None`` for the default names.
+    output_path: str | None
     budget_credits: int | None = None
     concurrency: int | None = None
     create_per_minute: int | None = None
