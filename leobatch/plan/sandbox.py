@@ -30,7 +30,7 @@ from typing import Any, cast
 
 from jinja2 import StrictUndefined, nodes, pass_context
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.runtime import Context
+from jinja2.runtime import Context, Macro
 from jinja2.sandbox import (
     ImmutableSandboxedEnvironment,
     SandboxedEscapeFormatter,
@@ -103,6 +103,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
     code_generator_class = _Generator
+    new_buffer = _Buffer
 
     def __init__(self) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -114,8 +115,6 @@ class Sandbox(ImmutableSandboxedEnvironment):
         self.globals["namespace"] = _Namespace
         guard_filters(self)
         self.filters.update({LOOP: _loop, CONCAT: _concat, BUILT: _built})
-
-    new_buffer = _Buffer
 
     def tick(self) -> None:
         """Raise OutOfTime once the deadline has passed."""
@@ -151,7 +150,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         """A call from a template: on the clock, sized before (methods that grow strings)
         and after (everything, macros included)."""
         self.tick()
-        name = getattr(obj, "__name__", None) or getattr(obj, "name", None)
+        name = obj.name if isinstance(obj, Macro) else getattr(obj, "__name__", None)
         name = name if isinstance(name, str) else "call"
         owner = getattr(obj, "__self__", None)
         if owner is not None and not isinstance(owner, type):
