@@ -35,12 +35,24 @@ class JsonLines:
 class PlainLines:
     """A line per job milestone (submitted, complete, failed), for logs and CI."""
 
-    SHOWN = frozenset({"start", "complete", "failed", "stopping", "adopted", "finish"})
+    SHOWN = frozenset(
+        {
+            "start",
+            "complete",
+            "failed",
+            "download-failed",
+            "blocked",
+            "stopping",
+            "adopted",
+            "lost",
+            "finish",
+        }
+    )
 
-    def __init__(self, out: TextIO, plan: Plan, done: int = 0) -> None:
+    def __init__(self, out: TextIO, plan: Plan, done_keys: frozenset[str] = frozenset()) -> None:
         self.out = out
         self.total = len(plan.jobs)
-        self.done = done
+        self.tally = Tally(done_keys)
 
     def __enter__(self) -> PlainLines:
         return self
@@ -53,13 +65,12 @@ class PlainLines:
             self.out.write(stopping_message(event) + "\n")
             self.out.flush()
             return
+        self.tally.take(event)
         if event.type not in self.SHOWN:
             return
-        if event.type == "complete":
-            self.done += 1
         where = f"{event.stage} {event.job[:12]}" if event.job and event.stage else ""
         detail = " ".join(f"{k}={v}" for k, v in event.data.items())
-        prefix = f"[{self.done}/{self.total}]" if event.job else ""
+        prefix = f"[{len(self.tally.settled):,}/{self.total:,}]" if event.job else ""
         line = " ".join(part for part in (prefix, event.type, where, detail) if part)
         self.out.write(line + "\n")
         self.out.flush()
@@ -68,7 +79,13 @@ class PlainLines:
 class RichProgress:
     """Bars for the whole run and for each stage, credits charged against planned, and ETA."""
 
-    def __init__(self, plan: Plan, credits_planned: int, done_keys: frozenset[str]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        credits_planned: int,
+        done_keys: frozenset[str],
+        charged_before: int = 0,
+    ) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -87,22 +104,16 @@ class RichProgress:
             TimeRemainingColumn(),
             transient=False,
         )
-        per_stage: Counter[str] = Counter(job.stage for job in plan.jobs)
-        done_per_stage: Counter[str] = Counter(
-            job.stage for job in plan.jobs if job.key in done_keys
-        )
+        self.stage_of = {job.key: job.stage for job in plan.jobs}
+        per_stage: Counter[str] = Counter(self.stage_of.values())
         self.credits_planned = credits_planned
-        self.charged = 0
-        self.failed = 0
-        self.overall = self.progress.add_task(
-            "all jobs", total=len(plan.jobs), completed=len(done_keys), note=""
-        )
+        self.tally = Tally(done_keys, charged=charged_before)
+        self.overall = self.progress.add_task("all jobs", total=len(plan.jobs), note="")
         self.stages = {
-            stage: self.progress.add_task(
-                f"  {stage}", total=count, completed=done_per_stage[stage], note=""
-            )
+            stage: self.progress.add_task(f"  {stage}", total=count, note="")
             for stage, count in per_stage.items()
         }
+        self._show()
 
     def __enter__(self) -> RichProgress:
         self.progress.__enter__()
@@ -117,19 +128,53 @@ class RichProgress:
         self.progress.__exit__(exc_type, exc, tb)
 
     def __call__(self, event: Event) -> None:
+        self.tally.take(event)
+        if event.type == "stopping":
+            self.progress.console.print(f"[yellow]{stopping_message(event)}[/]")
+        self._show()
+
+    def _show(self) -> None:
+        settled = Counter(self.stage_of.get(key) for key in self.tally.settled)
+        for stage, task in self.stages.items():
+            self.progress.update(task, completed=settled[stage])
+        note = f"{self.tally.charged:,}/{self.credits_planned:,} credits"
+        if self.tally.failed:
+            note += f", {len(self.tally.failed):,} failed"
+        self.progress.update(self.overall, completed=len(self.tally.settled), note=note)
+
+
+class Tally:
+    """What the events say so far: the jobs settled (complete, failed or blocked; a job lost and
+    rendered again is settled once, when it is done again) and the credits charged, net of the
+    refunds of FAILED jobs. Counters can never pass their totals."""
+
+    def __init__(self, done_keys: frozenset[str] = frozenset(), charged: int = 0) -> None:
+        self.complete: set[str] = set(done_keys)
+        self.failed: set[str] = set()
+        self.blocked: set[str] = set()
+        self.charged = charged
+
+    @property
+    def settled(self) -> set[str]:
+        """Jobs that will not change any more this run."""
+        return self.complete | self.failed | self.blocked
+
+    def take(self, event: Event) -> None:
+        """Fold ``event`` in."""
+        key = event.job
         if event.type == "submitted":
             self.charged += int(event.data.get("credits") or 0)
-        elif event.type in {"complete", "failed"} and event.stage in self.stages:
-            if event.type == "failed":
-                self.failed += 1
-            self.progress.advance(self.stages[event.stage])
-            self.progress.advance(self.overall)
-        elif event.type == "stopping":
-            self.progress.console.print(f"[yellow]{stopping_message(event)}[/]")
-        note = f"{self.charged}/{self.credits_planned} credits"
-        if self.failed:
-            note += f", {self.failed} failed"
-        self.progress.update(self.overall, note=note)
+        self.charged -= int(event.data.get("refunded") or 0)
+        if key is None:
+            return
+        if event.type == "complete":
+            self.complete.add(key)
+        elif event.type == "failed":
+            self.failed.add(key)
+        elif event.type == "blocked":
+            self.blocked.add(key)
+        elif event.type == "lost":
+            self.complete.discard(key)
 
 
 def stopping_message(event: Event) -> str:
@@ -148,22 +193,27 @@ def reporter_for(
     json_lines: bool,
     credits_planned: int,
     done_keys: frozenset[str] = frozenset(),
+    charged_before: int = 0,
     out: TextIO | None = None,
 ) -> Any:
-    """The event sink that fits where output goes (jobs in ``done_keys`` count as complete)."""
+    """The event sink that fits where output goes (jobs in ``done_keys`` count as complete;
+    ``charged_before`` is what earlier runs of the plan were charged)."""
     stream = out or sys.stdout
     if json_lines:
         return JsonLines(stream)
     if stream.isatty():
-        return RichProgress(plan, credits_planned, done_keys)
-    return PlainLines(stream, plan, len(done_keys))
+        return RichProgress(plan, credits_planned, done_keys, charged_before)
+    return PlainLines(stream, plan, done_keys)
 
 
 def summary_lines(result: Mapping[str, Any]) -> list[str]:
     """The closing lines of a run, for people."""
+    blocked = result.get("blocked") or 0
+    waiting = f" ({blocked:,} blocked by a failed upstream job)" if blocked else ""
     lines = [
-        f"{result['complete']} of {result['jobs']} jobs complete, {result['failed']} failed, "
-        f"{result['pending']} pending; {result['credits_charged']} credits charged."
+        f"{result['complete']:,} of {result['jobs']:,} jobs complete, {result['failed']:,} "
+        f"failed, {result['pending']:,} pending{waiting}; "
+        f"{result['credits_charged']:,} credits charged."
     ]
     if result.get("missing_downloads"):
         lines.append(f"{result['missing_downloads']} outputs could not be downloaded.")

@@ -220,6 +220,7 @@ async def _main(args: _Args, signals: _Signals) -> int:
                     json_lines=args.json_lines,
                     credits_planned=shown.total,
                     done_keys=diff.done,
+                    charged_before=diff.charged,
                 )
                 stop = anyio.Event()
                 with reporter, anyio.CancelScope() as engine:
@@ -239,6 +240,7 @@ async def _main(args: _Args, signals: _Signals) -> int:
                 "credits_charged": result.credits_charged,
                 "missing_downloads": result.missing_downloads,
                 "stop_reason": result.stop_reason,
+                "blocked": result.blocked,
             }
         ):
             click.echo(line)

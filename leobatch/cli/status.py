@@ -55,6 +55,7 @@ def status_json(
                 "done": g.complete,
                 "failed": g.failed,
                 "credits_estimated": g.credits_estimated,
+                "unknown_estimates": g.unknown_estimates,
                 "credits_charged": g.credits_charged,
             }
             for g in summary.groups
@@ -62,6 +63,13 @@ def status_json(
         "failures": [{"key": s.key, "stage": s.stage, "error": s.error} for s in failed],
         "last_update": summary.last_update,
     }
+
+
+def _estimate(credits: int, unknown: int, jobs: int) -> str:
+    """An estimate as people read it: "unknown" when no job of it has a price, never 0."""
+    if unknown and unknown >= jobs:
+        return "unknown"
+    return f"{credits:,}" + (f" + {unknown:,} unknown" if unknown else "")
 
 
 def _human(data: dict[str, Any]) -> str:
@@ -80,9 +88,8 @@ def _human(data: dict[str, Any]) -> str:
     credits = data["credits"]
     unknown = credits["unknown_estimates"]
     note = f" (+{unknown} job{'s' if unknown != 1 else ''} of unknown price)" if unknown else ""
-    lines.append(
-        f"credits   {credits['charged']:,} charged of {credits['estimated']:,} estimated{note}"
-    )
+    estimated = "unknown" if unknown and unknown >= data["jobs"] else f"{credits['estimated']:,}"
+    lines.append(f"credits   {credits['charged']:,} charged of {estimated} estimated{note}")
     if data["models"]:
         rows = [("stage", "model", "jobs", "done", "failed", "estimated", "charged")]
         rows += [
@@ -92,7 +99,7 @@ def _human(data: dict[str, Any]) -> str:
                 str(g["jobs"]),
                 str(g["done"]),
                 str(g["failed"]),
-                f"{g['credits_estimated']:,}",
+                _estimate(g["credits_estimated"], g["unknown_estimates"], g["jobs"]),
                 f"{g['credits_charged']:,}",
             )
             for g in data["models"]

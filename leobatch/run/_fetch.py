@@ -12,6 +12,7 @@ from leobatch.errors import (
 from leobatch.plan.jobs import Job
 from leobatch.run._state import VIDEO_KINDS, EngineState
 from leobatch.run.events import Event
+from leobatch.run.provenance import Provenance
 
 
 class Downloading(EngineState):
@@ -41,9 +42,13 @@ class Downloading(EngineState):
                     media=media,
                     root=self.plan.output_dir,
                     expected_sha256=expected_sha256,
+                    served_sha256=self._served_sha256(job, idx, expected_sha256),
+                    provenance=self._provenance(job, idx),
                 )
             if self._current(job, idx, url):
-                self.journal.record_download(job.key, idx, sha256=got.sha256, size=got.bytes)
+                self.journal.record_download(
+                    job.key, idx, sha256=got.sha256, size=got.bytes, served_sha256=got.served_sha256
+                )
                 self.emit(
                     Event("downloaded", job.key, job.stage, {"path": path, "bytes": got.bytes})
                 )
@@ -59,10 +64,36 @@ class Downloading(EngineState):
                     self._lost(job, f"output {path} could not be fetched and the job is gone")
             else:
                 self.missing_downloads += 1
-                self.emit(Event("failed", job.key, job.stage, {"error": f"download {path}: {e}"}))
+                self.emit(
+                    Event("download-failed", job.key, job.stage, {"error": f"download {path}: {e}"})
+                )
         finally:
             self.downloads_pending -= 1
             self._poke()
+
+    def _served_sha256(self, job: Job, idx: int, written: str | None) -> str | None:
+        """The journaled sha256 of output ``idx`` as served, when it was downloaded before
+        (``written``, its sha256 as written, is known): a fetch again must serve those bytes."""
+        if written is None:
+            return None
+        for out in self.journal.outputs(job.key):
+            if out.index == idx and out.sha256 == written:
+                return out.served_sha256
+        return None
+
+    def _provenance(self, job: Job, idx: int) -> Provenance | None:
+        """What output ``idx`` of ``job`` carries inside it (``None``: ``output.metadata`` off)."""
+        if not self.plan.output_metadata:
+            return None
+        return Provenance.of(
+            job,
+            idx,
+            jobs=self.jobs,
+            recipe=self.plan.recipe_name,
+            recipe_sha256=self.plan.recipe_sha256,
+            credits_charged=self.journal.job(job.key).credits_charged,
+            credits_estimated=self.priced.credits.get(job.key),
+        )
 
     def _current(self, job: Job, idx: int, url: str) -> bool:
         """Whether output ``idx`` of a complete ``job`` is still the one at ``url``."""

@@ -127,6 +127,7 @@ class EngineState:
             set()
         )  # complete, failed for good, or blocked by a failed upstream
         self.failed: set[str] = set()
+        self.blocked: set[str] = set()  # downstream of a job that failed for good
         self.downloads_pending = 0
         self.missing_downloads = 0
         self.stopping = False
@@ -197,7 +198,7 @@ class EngineState:
     def _upstream_ready(self, job: Job) -> bool:
         if job.upstream is None:
             return True
-        if job.upstream.key in self.failed:
+        if job.upstream.key in self.failed or job.upstream.key in self.blocked:
             return False
         return self.journal.job(job.upstream.key).status == "complete"
 
@@ -241,15 +242,28 @@ class EngineState:
                 self._enqueue(child)
         self._poke()
 
-    def _fail(self, job: Job, why: str, *, final: bool) -> None:
+    def _fail(self, job: Job, why: str, *, final: bool, refunded: int = 0) -> None:
         if final:
             self.failed.add(job.key)
             self.terminal.add(job.key)
-            self.emit(Event("failed", job.key, job.stage, {"error": why}))
+            data: dict[str, object] = {"error": why}
+            if refunded:
+                data["refunded"] = refunded
+            self.emit(Event("failed", job.key, job.stage, data))
             for child in self.downstream.get(job.key, ()):
                 if child.key not in self.terminal:
-                    self._fail(child, f"upstream {job.stage} job failed", final=True)
+                    self._block(child, f"upstream {job.stage} job failed")
         self._poke()
+
+    def _block(self, job: Job, why: str) -> None:
+        """``job`` cannot run this time: an upstream job failed for good. It stays pending in
+        the journal (a later run tries it once its upstream is rendered)."""
+        self.blocked.add(job.key)
+        self.terminal.add(job.key)
+        self.emit(Event("blocked", job.key, job.stage, {"reason": why}))
+        for child in self.downstream.get(job.key, ()):
+            if child.key not in self.terminal:
+                self._block(child, why)
 
     def _lost(self, job: Job, why: str) -> None:
         """Render ``job`` again: the server lost it (deleted, or an emulator that is gone)."""

@@ -139,11 +139,14 @@ class Tracking(Downloading):
         COMPLETE save an attacker's file as our output. Callbacks that arrive together are
         verified by one listing request.
         """
+        key = self.claimed.get(callback.generation_id)
+        job = self.jobs.get(key) if key else None
+        if job is None:
+            return  # not one of ours (or a forgery naming an id we never had)
+        self.emit(Event("callback", job.key, job.stage))
         tracked = self.tracked.get(callback.generation_id)
-        if tracked is None or tracked.job.kind not in GENERATION_KINDS:
-            return
-        self.emit(Event("callback", tracked.job.key, tracked.job.stage))
-        self.hinted.set()
+        if tracked is not None and tracked.job.kind in GENERATION_KINDS:
+            self.hinted.set()
 
     async def _observe_generation(self, tracked: _Tracked, gen: Generation) -> None:
         if gen.status == "PENDING" or self.tracked.get(tracked.remote_id) is not tracked:
@@ -198,8 +201,9 @@ class Tracking(Downloading):
         self.journal.mark_failed(job.key, why, final=final, refunded=True)
         self.charged_this_run -= charged
         if final:
-            self._fail(job, why, final=True)
+            self._fail(job, why, final=True, refunded=charged)
         else:
-            self.emit(Event("retry", job.key, job.stage, {"reason": why, "failures": failures}))
+            data = {"reason": why, "failures": failures, "refunded": charged}
+            self.emit(Event("retry", job.key, job.stage, data))
             self._enqueue(job)
         self._poke()

@@ -225,19 +225,20 @@ class _Engine(Submitting):
         self.manifest.write(self.journal)
 
     def _result(self) -> RunResult:
-        complete = sum(
-            1 for s in self.journal.jobs() if s.status == "complete" and s.key in self.jobs
-        )
-        failed = len(self.failed)
+        """How the run ended, from the journal (what the manifest and ``status`` read too)."""
+        states = [s for s in self.journal.jobs() if s.key in self.jobs]
+        complete = sum(1 for s in states if s.status == "complete")
+        failed = sum(1 for s in states if s.status == "failed")
         return RunResult(
             jobs=len(self.jobs),
             complete=complete,
             failed=failed,
             pending=len(self.jobs) - complete - failed,
             missing_downloads=self.missing_downloads,
-            credits_charged=self.journal.summary().credits_charged,
+            credits_charged=sum(s.credits_charged or 0 for s in states),
             interrupted=self.interrupted,
             stop_reason=self.stop_reason,
+            blocked=len(self.blocked),
         )
 
 
@@ -251,4 +252,5 @@ def _result_data(result: RunResult) -> dict[str, Any]:
         "credits_charged": result.credits_charged,
         "interrupted": result.interrupted,
         "stop_reason": result.stop_reason,
+        "blocked": result.blocked,
     }

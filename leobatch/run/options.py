@@ -35,7 +35,9 @@ class RunOptions:
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """How a run ended. ``stop_reason`` says why submission stopped early, if it did."""
+    """How a run ended, as the journal has it (the manifest and ``status`` agree). ``pending``
+    counts ``blocked`` jobs, those whose upstream failed for good. ``stop_reason`` says why
+    submission stopped early, if it did."""
 
     jobs: int
     complete: int
@@ -45,3 +47,4 @@ class RunResult:
     credits_charged: int
     interrupted: bool
     stop_reason: str | None
+    blocked: int = 0

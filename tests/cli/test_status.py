@@ -94,7 +94,7 @@ def test_summary_while_a_run_holds_the_lock(
     assert lines[2] == "credits   14 charged of 56 estimated (+2 jobs of unknown price)"
     assert lines[3].split() == ["stage", "model", "jobs", "done", "failed", "estimated", "charged"]
     assert lines[4].split() == ["shot", "lightning-xl", "8", "1", "6", "56", "14"]
-    assert lines[5].split() == ["cutout", "-", "2", "0", "0", "0", "0"]
+    assert lines[5].split() == ["cutout", "-", "2", "0", "0", "unknown", "0"]  # never 0
     assert lines[6] == "failed jobs (first 5 of 6):"
     assert lines[7] == f"  shot {'2' * 12}  Unexpected variable v2"
     assert len([line for line in lines if "Unexpected variable" in line]) == 5
