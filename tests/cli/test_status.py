@@ -123,8 +123,10 @@ def test_json_summary(running: Journal, capsys: pytest.CaptureFixture[str]) -> N
         "done": 1,
         "failed": 6,
         "credits_estimated": 56,
+        "unknown_estimates": 0,
         "credits_charged": 14,
     }
+    assert data["models"][1]["unknown_estimates"] == 2  # the cutouts: "unknown", never 0
     assert [f["error"] for f in data["failures"]] == [
         f"Unexpected variable v{n}" for n in range(2, 8)
     ]
