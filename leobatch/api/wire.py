@@ -7,39 +7,66 @@ request models, plus the two fields the real API accepts that SDK 7.0.0 lacks
 (``contextImages`` and ``styleUUID`` on ``/generations``; api-facts sections 4.1 and 11).
 
 Field types are small tags: ``str``, ``int``, ``number``, ``bool``, ``list[str]``,
-``list[object]``, ``object``, or ``enum`` with the allowed values.
+``list[object]``, ``object``, or ``enum`` with the allowed values. An ``object`` (or the items of
+a ``list[object]``) carries its own field table, its required fields and its GraphQL input type
+name (from Leonardo's OpenAPI document, or chosen where the document has none), so nested
+objects are checked field by field, exactly like a body. ``nullable=False`` marks the fields the
+OpenAPI document declares non-nullable: an explicit ``null`` there is refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 __all__ = [
+    "CONTEXT_IMAGE_INPUT",
+    "CONTROLNET_INPUT",
+    "ELEMENT_INPUT",
     "ENDPOINTS",
     "ENDPOINT_BY_KIND",
+    "END_FRAME_IMAGE",
     "PRESET_STYLES",
+    "STRENGTH_TYPES",
+    "USER_ELEMENTS_INPUT",
     "VIDEO_MODELS",
     "VIDEO_RESOLUTIONS",
     "Endpoint",
     "FieldType",
 ]
 
+_NO_FIELDS: Mapping[str, FieldType] = MappingProxyType({})
+
 
 @dataclass(frozen=True, slots=True)
 class FieldType:
-    """The type of one body field. ``enum`` lists the allowed values when the field is an enum."""
+    """The type of one body field. ``enum`` lists the allowed values when the field is an enum.
+
+    For ``object`` and ``list[object]``: ``fields`` is the nested field table (empty means any
+    object), ``required`` its required fields and ``name`` its GraphQL input type (messages).
+    """
 
     tag: str
     enum: tuple[str, ...] = ()
+    fields: Mapping[str, FieldType] = field(default_factory=lambda: _NO_FIELDS, hash=False)
+    required: tuple[str, ...] = ()
+    name: str = ""
+    nullable: bool = True
 
 
 def _t(tag: str) -> FieldType:
     return FieldType(tag)
 
 
-def _enum(*values: str) -> FieldType:
-    return FieldType("enum", values)
+def _enum(*values: str, nullable: bool = True) -> FieldType:
+    return FieldType("enum", values, nullable=nullable)
+
+
+def _object(name: str, fields: Mapping[str, FieldType], *required: str,
+            many: bool = False) -> FieldType:  # fmt: skip
+    tag = "list[object]" if many else "object"
+    return FieldType(tag, fields=MappingProxyType(dict(fields)), required=required, name=name)
 
 
 PRESET_STYLES: tuple[str, ...] = (
@@ -64,12 +91,44 @@ SD_VERSIONS: tuple[str, ...] = (
 )  # fmt: skip
 
 _STR, _INT, _NUM, _BOOL = _t("str"), _t("int"), _t("number"), _t("bool")
-_LIST_STR, _LIST_OBJ, _OBJ = _t("list[str]"), _t("list[object]"), _t("object")
+_LIST_STR = _t("list[str]")
+_NON_NULL_STR = FieldType("str", nullable=False)
+_IMAGE_TYPE = _enum("GENERATED", "UPLOADED", nullable=False)
+STRENGTH_TYPES: tuple[str, ...] = ("Low", "Mid", "High", "Ultra", "Max")
+
+#: ``elements[]`` items: OpenAPI ``element_input`` (akUUID required, weight defaults to 1.0)
+ELEMENT_INPUT = _object("element_input", {"akUUID": _NON_NULL_STR, "weight": _NUM}, "akUUID",
+                        many=True)  # fmt: skip
+#: ``controlnets[]`` items: OpenAPI ``controlnet_input`` (no ``influence``: api-facts 11.4)
+CONTROLNET_INPUT = _object(
+    "controlnet_input",
+    {
+        "initImageId": _NON_NULL_STR,
+        "initImageType": _IMAGE_TYPE,
+        "preprocessorId": FieldType("number", nullable=False),
+        "weight": _NUM,
+        "strengthType": _enum(*STRENGTH_TYPES),
+    },
+    "initImageId",
+    "initImageType",
+    "preprocessorId",
+    many=True,
+)
+#: ``userElements[]`` items: OpenAPI ``user_elements_input``
+USER_ELEMENTS_INPUT = _object("user_elements_input", {"userLoraId": _NUM, "weight": _NUM},
+                              many=True)  # fmt: skip
+#: ``contextImages[]`` items (FLUX.1 Kontext; api-facts 4.1: ``[{type, id}]``; not in the
+#: OpenAPI document, so the type name is ours)
+CONTEXT_IMAGE_INPUT = _object("context_image_input", {"type": _IMAGE_TYPE, "id": _NON_NULL_STR},
+                              "type", "id", many=True)  # fmt: skip
+#: ``endFrameImage`` of image-to-video (OpenAPI: an inline object, ``id`` and ``type`` required)
+END_FRAME_IMAGE = _object("end_frame_image_input", {"id": _NON_NULL_STR, "type": _IMAGE_TYPE},
+                          "id", "type")  # fmt: skip
 
 _VIDEO_COMMON: dict[str, FieldType] = {
     "prompt": _STR,
     "duration": _INT,
-    "elements": _LIST_OBJ,
+    "elements": ELEMENT_INPUT,
     "frameInterpolation": _BOOL,
     "height": _INT,
     "width": _INT,
@@ -115,13 +174,13 @@ ENDPOINTS: Mapping[str, Endpoint] = {
             "canvasMaskId": _STR,
             "canvasRequest": _BOOL,
             "canvasRequestType": _enum("INPAINT", "OUTPAINT", "SKETCH2IMG", "IMG2IMG"),
-            "contextImages": _LIST_OBJ,
+            "contextImages": CONTEXT_IMAGE_INPUT,
             "contrast": _NUM,
             "contrastRatio": _NUM,
             "controlNet": _BOOL,
-            "controlNetType": _enum("POSE", "CANNY", "DEPTH"),
-            "controlnets": _LIST_OBJ,
-            "elements": _LIST_OBJ,
+            "controlNetType": _enum("POSE", "CANNY", "DEPTH", nullable=False),
+            "controlnets": CONTROLNET_INPUT,
+            "elements": ELEMENT_INPUT,
             "enhancePrompt": _BOOL,
             "enhancePromptInstruction": _STR,
             "expandedDomain": _BOOL,
@@ -143,7 +202,7 @@ ENDPOINTS: Mapping[str, Endpoint] = {
             "photoRealStrength": _NUM,
             "photoRealVersion": _STR,
             "presetStyle": _enum(*PRESET_STYLES),
-            "prompt": _STR,
+            "prompt": _NON_NULL_STR,
             "promptMagic": _BOOL,
             "promptMagicStrength": _NUM,
             "promptMagicVersion": _STR,
@@ -156,8 +215,9 @@ ENDPOINTS: Mapping[str, Endpoint] = {
                 "DPM_SOLVER",
                 "PNDM",
                 "LEONARDO",
+                nullable=False,
             ),
-            "sd_version": _enum(*SD_VERSIONS),
+            "sd_version": _enum(*SD_VERSIONS, nullable=False),
             "seed": _INT,
             "styleUUID": _STR,
             "tiling": _BOOL,
@@ -166,7 +226,7 @@ ENDPOINTS: Mapping[str, Endpoint] = {
             "unzoom": _BOOL,
             "unzoomAmount": _NUM,
             "upscaleRatio": _NUM,
-            "userElements": _LIST_OBJ,
+            "userElements": USER_ELEMENTS_INPUT,
             "weighting": _NUM,
             "width": _INT,
         },
@@ -189,9 +249,9 @@ ENDPOINTS: Mapping[str, Endpoint] = {
         rate_limited=False,
         fields={
             **_VIDEO_COMMON,
-            "imageId": _STR,
-            "imageType": _enum("GENERATED", "UPLOADED"),
-            "endFrameImage": _OBJ,
+            "imageId": _NON_NULL_STR,
+            "imageType": _IMAGE_TYPE,
+            "endFrameImage": END_FRAME_IMAGE,
         },
     ),
     "/generations-motion-svd": Endpoint(
@@ -202,7 +262,7 @@ ENDPOINTS: Mapping[str, Endpoint] = {
         required=("imageId",),
         rate_limited=False,
         fields={
-            "imageId": _STR,
+            "imageId": _NON_NULL_STR,
             "isInitImage": _BOOL,
             "isPublic": _BOOL,
             "isVariation": _BOOL,
@@ -224,14 +284,14 @@ ENDPOINTS: Mapping[str, Endpoint] = {
         job_id_field="id",
         poll="/variations/{id}",
         required=("id",),
-        fields={"id": _STR},
+        fields={"id": _NON_NULL_STR},
     ),
     "/variations/unzoom": Endpoint(
         path="/variations/unzoom",
         response_key="sdUnzoomJob",
         job_id_field="id",
         poll="/variations/{id}",
-        fields={"id": _STR, "isVariation": _BOOL},
+        fields={"id": _NON_NULL_STR, "isVariation": _BOOL},
     ),
     "/variations/nobg": Endpoint(
         path="/variations/nobg",
@@ -239,7 +299,7 @@ ENDPOINTS: Mapping[str, Endpoint] = {
         job_id_field="id",
         poll="/variations/{id}",
         required=("id",),
-        fields={"id": _STR, "isVariation": _BOOL},
+        fields={"id": _NON_NULL_STR, "isVariation": FieldType("bool", nullable=False)},
     ),
     "/variations/universal-upscaler": Endpoint(
         path="/variations/universal-upscaler",
@@ -268,7 +328,7 @@ ENDPOINTS: Mapping[str, Endpoint] = {
         poll=None,
         required=("prompt",),
         rate_limited=False,
-        fields={"prompt": _STR, "isVideo": _BOOL, "promptInstructions": _STR},
+        fields={"prompt": _NON_NULL_STR, "isVideo": _BOOL, "promptInstructions": _STR},
     ),
 }
 
