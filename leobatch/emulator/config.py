@@ -37,6 +37,9 @@ class EmulatorConfig:
     ``retry_after`` says whether 429s carry a ``Retry-After`` header (seconds, fractional when
     the wait is below one second). ``public_url`` is the origin written into CDN and upload URLs
     (``http://127.0.0.1:8765``); when ``None`` each response uses the origin it was asked on.
+    ``custom_models`` and ``custom_elements`` are the account's own fine-tuned model ids and
+    element akUUIDs: accepted in ``modelId`` / ``elements[].akUUID`` beside the catalogue's
+    (any other id is refused, as the real API refuses ids it does not know).
     """
 
     slots: int = 10
@@ -60,6 +63,8 @@ class EmulatorConfig:
     creates_per_slot_per_minute: int = 10
     queue_per_slot: int = 20
     public_url: str | None = None
+    custom_models: tuple[str, ...] = ()
+    custom_elements: tuple[str, ...] = ()
     durations_s: dict[str, float] = field(default_factory=lambda: dict(DURATIONS_S))
 
     def __post_init__(self) -> None:

@@ -19,6 +19,7 @@ from leobatch.emulator.records import InitImage
 from leobatch.emulator.refusal import bad_request
 from leobatch.emulator.render import MEDIA_TYPES, render
 from leobatch.emulator.responses import SlowResponse, TruncatedResponse
+from leobatch.emulator.rules import check_path_id
 from leobatch.emulator.state import iso_now
 
 __all__ = ["API_ROUTES", "S3_PATH", "cdn", "s3_upload"]
@@ -58,6 +59,7 @@ async def create_init_image(request: Request) -> Response:
 async def get_init_image(request: Request) -> Response:
     """GET /init-image/{id}."""
     state = state_of(request)
+    check_path_id(request.path_params["id"])
     record = state.init_images.get(request.path_params["id"])
     if record is None:
         return ok({"init_images_by_pk": None})
@@ -68,6 +70,7 @@ async def get_init_image(request: Request) -> Response:
 async def delete_init_image(request: Request) -> Response:
     """DELETE /init-image/{id}."""
     state = state_of(request)
+    check_path_id(request.path_params["id"])
     record = state.init_images.pop(request.path_params["id"], None)
     if record is None:
         return ok({"delete_init_images_by_pk": None})

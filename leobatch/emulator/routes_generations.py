@@ -8,26 +8,40 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from leobatch.catalog import find_model
 from leobatch.emulator import pricing
 from leobatch.emulator.http import ok, origin_of, read_body, state_of
 from leobatch.emulator.jobs import admit, after_create, file_stem, new_id
 from leobatch.emulator.records import Generation, Image
 from leobatch.emulator.refusal import Refusal, bad_request
+from leobatch.emulator.rules import (
+    check_image_ids,
+    check_image_values,
+    check_path_id,
+    check_video,
+    image_ready,
+    source_size,
+)
 from leobatch.emulator.state import EmulatorState, iso_now
 from leobatch.emulator.views import cost, generation_view
 from leobatch.pricing.ratecard import calculator_problem
 
 __all__ = ["BLOCKED_WORDS", "ROUTES", "check_prompt", "check_seed"]
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _VIDEO_SIZES = {"RESOLUTION_480": (832, 480), "RESOLUTION_720": (1280, 720),
                 "RESOLUTION_1080": (1920, 1080)}  # fmt: skip
 _MAX_PROMPT = 1500
 #: The video models' largest seeds (api-facts 8.1); others take the API's general maximum.
 _VIDEO_SEED_MAX = {"MOTION2": 2_147_483_637, "MOTION2FAST": 2_147_483_637,
                    "VEO3": 4_294_967_293, "VEO3FAST": 4_294_967_293}  # fmt: skip
-#: Words the emulated moderation filter refuses (api-facts 2.2: 403 ``content moderation filter``).
-BLOCKED_WORDS = ("naked", "nude", "gore")
+#: Words the emulated moderation filter refuses (api-facts 2.2: 403 ``content moderation filter``,
+#: whose sample word is ``naked``). Leonardo does not publish its list; this one covers the usual
+#: nudity, sexual and gore vocabulary (and plural forms), matched as whole words in any case.
+BLOCKED_WORDS = (
+    "naked", "nude", "nudes", "nudity", "topless", "nsfw", "porn", "porno", "pornographic",
+    "sex", "sexual", "sexy", "erotic", "explicit", "genitals", "hentai", "fetish", "gore",
+    "gory", "dismembered", "decapitated", "mutilated",
+)  # fmt: skip
 _BLOCKED = re.compile(r"\b(" + "|".join(BLOCKED_WORDS) + r")\b", re.IGNORECASE)
 
 
@@ -60,31 +74,19 @@ def _check_image_body(state: EmulatorState, body: dict[str, Any]) -> None:
     count = body.get("num_images") or 4
     if not 1 <= count <= (4 if max(width, height) > 768 else 8):
         raise bad_request("Too many images")
-    model_id = body.get("modelId")
-    if model_id is not None and not _UUID.match(model_id):
-        raise bad_request(
-            f"{model_id} is not supported within the Production API. "
-            "Please try again with a different model ID."
-        )
+    check_image_ids(state, body, model)
+    check_image_values(body, model)
     init_id = body.get("init_image_id")
     if init_id is not None and init_id not in state.uploads:
         raise bad_request("invalid init image id")
     generated = body.get("init_generation_image_id")
-    if generated is not None and not _image_ready(state, generated):
+    if generated is not None and not image_ready(state, generated):
         raise bad_request("couldn't access image")
     # What the calculator would refuse (steps 10..60, photoReal without alchemy, ...) is
     # refused here too, so every accepted job has a calculator price: price == charge.
     problem = calculator_problem("IMAGE_GENERATION", pricing.image_calculator_params(body))
     if problem is not None:
         raise bad_request(problem)
-
-
-def _image_ready(state: EmulatorState, image_id: str) -> bool:
-    image = state.images.get(image_id)
-    if image is None:
-        return False
-    parent = state.generations.get(image.generation_id)
-    return parent is not None and parent.timing.status(state.now()) == "COMPLETE"
 
 
 def _seed(state: EmulatorState, body: dict[str, Any], job_id: str) -> int:
@@ -130,17 +132,7 @@ async def create_generation(request: Request) -> Response:
 
 def _video_source(state: EmulatorState, body: dict[str, Any]) -> tuple[int, int] | None:
     image_id, image_type = body.get("imageId"), body.get("imageType")
-    if image_id is None:
-        return None
-    if image_type == "UPLOADED":
-        upload = state.uploads.get(image_id)
-        if upload is None:
-            raise bad_request("invalid init image id")
-        return upload[1], upload[2]
-    if not _image_ready(state, image_id):
-        raise bad_request("couldn't access image")
-    image = state.images[image_id]
-    return image.width, image.height
+    return None if image_id is None else source_size(state, image_id, image_type or "GENERATED")
 
 
 async def _create_video(request: Request, path: str) -> Response:
@@ -149,11 +141,10 @@ async def _create_video(request: Request, path: str) -> Response:
     check_prompt(body["prompt"])
     source = _video_source(state, body)
     model = body.get("model") or "MOTION2"
-    resolution = body.get("resolution") or (
-        "RESOLUTION_720" if "VEO3" in model else "RESOLUTION_480"
-    )
-    if "VEO3" in model and resolution != "RESOLUTION_720":
-        raise bad_request(f"{model} supports only RESOLUTION_720")
+    # the default is the model's first resolution (the catalogue's order: MOTION2 480p, others 720p)
+    found = find_model(model)
+    resolution = body.get("resolution") or (found.resolutions[0] if found else "RESOLUTION_480")
+    check_video(state, body, model, resolution)
     check_seed(body, _VIDEO_SEED_MAX.get(model, 9_999_999_998))
     width, height = _VIDEO_SIZES[resolution]
     if body.get("width") and body.get("height"):
@@ -216,7 +207,7 @@ async def create_motion_svd(request: Request) -> Response:
         if variation is None or variation.timing.status(state.now()) != "COMPLETE":
             raise bad_request("failed to find init variation")
         size = variation.width, variation.height
-    elif _image_ready(state, image_id):
+    elif image_ready(state, image_id):
         size = state.images[image_id].width, state.images[image_id].height
     else:
         raise bad_request("couldn't access image")
@@ -228,6 +219,7 @@ async def create_motion_svd(request: Request) -> Response:
 async def get_generation(request: Request) -> Response:
     """GET /generations/{id}: ``generations_by_pk``, null for an unknown id."""
     state = state_of(request)
+    check_path_id(request.path_params["id"])
     generation = state.generations.get(request.path_params["id"])
     if generation is None:
         return ok({"generations_by_pk": None})
@@ -239,6 +231,7 @@ async def delete_generation(request: Request) -> Response:
     """DELETE /generations/{id}: gone from reads and listings (a running job still runs)."""
     state = state_of(request)
     gen_id = request.path_params["id"]
+    check_path_id(gen_id)
     if state.generations.pop(gen_id, None) is None:
         return ok({"delete_generations_by_pk": None})
     state.listing.remove(gen_id)
@@ -248,6 +241,7 @@ async def delete_generation(request: Request) -> Response:
 async def list_generations(request: Request) -> Response:
     """GET /generations/user/{userId}?offset&limit: newest first, no page info."""
     state = state_of(request)
+    check_path_id(request.path_params["userId"])
     try:
         offset = int(request.query_params.get("offset", 0))
         limit = int(request.query_params.get("limit", 10))

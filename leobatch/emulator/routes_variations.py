@@ -12,6 +12,7 @@ from leobatch.emulator.http import ok, origin_of, read_body, state_of
 from leobatch.emulator.jobs import admit, after_create, new_id, scaled_size
 from leobatch.emulator.records import MotionVariation, Variation
 from leobatch.emulator.refusal import bad_request
+from leobatch.emulator.rules import check_path_id
 from leobatch.emulator.state import EmulatorState, iso_now
 from leobatch.emulator.views import cost, motion_variation_view, variation_view
 
@@ -167,6 +168,7 @@ async def create_video_upscale(request: Request) -> Response:
 async def get_variation(request: Request) -> Response:
     """GET /variations/{id}: an array under a singular key; empty for an unknown id."""
     state = state_of(request)
+    check_path_id(request.path_params["id"])
     variation = state.variations.get(request.path_params["id"])
     rows = [] if variation is None else [variation_view(variation, state.now(), origin_of(request))]
     return ok({"generated_image_variation_generic": rows})
@@ -175,6 +177,7 @@ async def get_variation(request: Request) -> Response:
 async def get_motion_variation(request: Request) -> Response:
     """GET /motion-variations/{id}: the video upscale's state."""
     state = state_of(request)
+    check_path_id(request.path_params["id"])
     found = state.motion_variations.get(request.path_params["id"])
     rows = [] if found is None else [motion_variation_view(found, state.now(), origin_of(request))]
     return ok({"generated_image_variation_motion": rows})

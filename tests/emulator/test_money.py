@@ -58,9 +58,11 @@ def _quote(http: httpx.Client, service: str, params: dict[str, Any]) -> int:
 
 
 @pytest.mark.parametrize(("path", "body", "service", "params"), CASES)
-def test_price_equals_charge(emulator: EmulatorHandle, path: str, body: dict[str, Any],
-                             service: str, params: dict[str, Any]) -> None:  # fmt: skip
+def test_price_equals_charge(make_emulator: Callable[..., EmulatorHandle], path: str,
+                             body: dict[str, Any], service: str,
+                             params: dict[str, Any]) -> None:  # fmt: skip
     """The calculator's quote, the create's cost and the balance drop are the same number."""
+    emulator = make_emulator(custom_models=(CUSTOM,))  # the account's own fine-tune
     with client(emulator) as http:
         quote = _quote(http, service, params)
         before = _balance(http)
