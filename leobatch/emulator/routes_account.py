@@ -79,11 +79,31 @@ async def list_elements(request: Request) -> Response:
     return ok({"loras": rows})
 
 
+#: Calculator sides as the OpenAPI document bounds them (``imageWidth``/``imageHeight``: 32..1024,
+#: multiples of 8). ``/generations`` itself allows 1536, and the shared rate card prices that for
+#: the charge on create; the calculator endpoint refuses what its own document refuses.
+_CALCULATOR_MAX_SIDE = 1024
+
+
+def _calculator_side_problem(service: str, params: dict[str, Any]) -> str | None:
+    for name in ("imageWidth", "imageHeight"):
+        value = params.get(name)
+        if isinstance(value, int) and not (32 <= value <= _CALCULATOR_MAX_SIDE and value % 8 == 0):
+            limit = _CALCULATOR_MAX_SIDE
+            return f"{service}.{name} must be a multiple of 8 in 32..{limit}, not {value}"
+    return None
+
+
 async def pricing_calculator(request: Request) -> Response:
-    """POST /pricing-calculator: the same rate card the charge on create uses."""
+    """POST /pricing-calculator: the same rate card the charge on create uses.
+
+    The body's types (``service`` one of the documented services, ``serviceParams`` keyed by
+    service names only, each value an object of that service's fields) are checked by
+    ``bodies.check_body``; here the cross-field and value rules.
+    """
     state = state_of(request)
+    state.calculator_calls += 1  # refused calls count too: they reached the calculator
     body = await read_body(request, "/pricing-calculator")
-    state.calculator_calls += 1
     service = body.get("service")
     all_params = body.get("serviceParams") or {}
     if not isinstance(service, str):
@@ -94,7 +114,7 @@ async def pricing_calculator(request: Request) -> Response:
         raise Refusal(400, f"serviceParams.{extra[0]} does not match service {service}",
                       "validation-failed")  # fmt: skip
     params: Any = all_params.get(service) or {}
-    problem = calculator_problem(service, params)
+    problem = calculator_problem(service, params) or _calculator_side_problem(service, params)
     if problem is not None:
         raise Refusal(400, problem, "validation-failed")
     price = calculator_cost(service, params)
