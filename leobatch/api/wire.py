@@ -126,7 +126,7 @@ END_FRAME_IMAGE = _object("end_frame_image_input", {"id": _NON_NULL_STR, "type":
                           "id", "type")  # fmt: skip
 
 _VIDEO_COMMON: dict[str, FieldType] = {
-    "prompt": _STR,
+    "prompt": _NON_NULL_STR,
     "duration": _INT,
     "elements": ELEMENT_INPUT,
     "frameInterpolation": _BOOL,
