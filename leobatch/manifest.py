@@ -2,8 +2,11 @@
 
 ``<output.dir>/manifest.json`` (DESIGN section 7) is rewritten atomically as a run progresses (a
 temporary file in the same directory, then ``os.replace``), so a reader never sees half of one.
-Jobs are sorted by stage order, then key; paths are relative to the manifest's directory. It holds
-request bodies, ids and CDN urls, never the API key (which the journal never sees either).
+Jobs are sorted by stage order, then key; paths are relative to the manifest's directory. An
+output's ``sha256`` and ``bytes`` are of the file as written (its provenance inside),
+``served_sha256`` of the bytes as the CDN served them (the same with ``output.metadata:
+false``). It holds request bodies, ids and CDN urls, never the API key (which the journal
+never sees either).
 
 The file has one job per line: readable in a diff, and fast to write (Python's C JSON encoder
 only runs without indentation). During a run, :class:`ManifestWriter` keeps it current by
@@ -153,6 +156,7 @@ def _entry(
                 "url": out.url,
                 "path": prefix + out.path,
                 "sha256": out.sha256,
+                "served_sha256": out.served_sha256,
                 "bytes": out.bytes,
                 "media_type": out.media_type,
                 "nsfw": out.nsfw,

@@ -4,10 +4,12 @@ Each output is streamed into a temporary file *in the destination's directory* (
 ``os.replace`` is atomic), hashed while it streams, checked against the Content-Length, verified
 (an image must decode completely with Pillow: small ones straight from memory, JPEGs at 1/8 scale,
 which still reads every coded byte; a video must be an MP4 that PyAV can open and decode a frame
-of), then renamed into place. There is no fsync: like the journal (``synchronous=NORMAL``), the
-files survive a killed process, not a power loss; on resume a file whose size differs from the
-journal's is fetched again. A file already at the destination with the journaled
-sha256 is not fetched again. Failures (network errors, 5xx, truncated bodies, undecodable media) are
+of), labelled with its provenance (``output.metadata``, on by default: spliced into the temporary
+file, pixels untouched; a video is remuxed into a second one), then renamed into place. There is
+no fsync: like the journal (``synchronous=NORMAL``), the files survive a killed process, not a
+power loss; on resume a file whose size differs from the journal's is fetched again. A file
+already at the destination with the journaled sha256 (of the file as written) is not fetched
+again. Failures (network errors, 5xx, truncated bodies, undecodable media) are
 retried with short exponential backoff; after the last attempt :class:`TransientError` says why.
 
 Nothing is written through a symbolic link, even one planted after planning: from ``root`` (the
@@ -31,19 +33,27 @@ import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO
 
 import anyio
 import anyio.to_thread
 import httpx
 
-from leobatch.api.http11 import send
 from leobatch.errors import ApiError, NotFoundError, TransientError
 from leobatch.plan.outputs import PART_TOKEN_CHARS, part_name
+from leobatch.run._media import (
+    Media,
+    digest_of,
+    label_video,
+    labelled_image,
+    sniff,
+    verify,
+    verify_image,
+)
+from leobatch.run._media import Retry as _Retry
+from leobatch.run.provenance import Provenance
 
 __all__ = ["DestinationError", "Downloaded", "Media", "download"]
-
-Media = Literal["image", "video"]
 
 _CHUNK = 1 << 16
 #: Images up to this size are verified from memory, inline, instead of re-read in a thread.
@@ -55,17 +65,16 @@ _PART_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 @dataclass(frozen=True, slots=True)
 class Downloaded:
-    """A verified file in place: its sha256, size in ``bytes``, media type, and whether it was
-    fetched (``False`` when the file already there had the expected sha256)."""
+    """A verified file in place: its sha256 and size in ``bytes`` (of the file as written, with
+    its provenance inside), media type, whether it was fetched (``False`` when the file already
+    there had the expected sha256), and ``served_sha256``, the sha256 of the bytes as the CDN
+    served them (the same as ``sha256`` for a file written as served)."""
 
     sha256: str
     bytes: int
     media_type: str
     fetched: bool = True
-
-
-class _Retry(Exception):
-    """One attempt failed in a way another attempt may fix."""
+    served_sha256: str | None = None
 
 
 class DestinationError(TransientError):
@@ -82,29 +91,38 @@ async def download(
     media: Media,
     root: Path | None = None,
     expected_sha256: str | None = None,
+    served_sha256: str | None = None,
+    provenance: Provenance | None = None,
     attempts: int = 4,
     backoff_s: float = 0.25,
 ) -> Downloaded:
     """Fetch ``url`` into ``dest`` (directories created as needed), verified, atomically.
 
     ``root`` is the output folder (default: ``dest``'s folder): ``dest`` must be inside it, and
-    nothing from it down to ``dest`` may be a symbolic link. Retries up to ``attempts`` times,
-    sleeping ``backoff_s``, then twice that, ... between them. Raises :class:`TransientError`
-    when every attempt failed, :class:`DestinationError` (not retried) when the file cannot be
-    put in place, :class:`NotFoundError` on 404 and :class:`ApiError` on other client errors
-    (not retried: asking again cannot help).
+    nothing from it down to ``dest`` may be a symbolic link. With ``provenance``, the verified
+    file is labelled with it (:mod:`leobatch.run.provenance`) before it is renamed into place.
+    ``expected_sha256`` is the journaled sha256 of the file as written: one already at ``dest``
+    with it is kept. ``served_sha256`` (default: ``expected_sha256``, which it equals for files
+    written as served) is that of the bytes as served: a body with another is refused. Retries
+    up to ``attempts`` times, sleeping ``backoff_s``, then twice that, ... between them. Raises
+    :class:`TransientError` when every attempt failed, :class:`DestinationError` (not retried)
+    when the file cannot be put in place, :class:`NotFoundError` on 404 and :class:`ApiError` on
+    other client errors (not retried: asking again cannot help).
     """
     dest = Path(dest)
     root = dest.parent if root is None else Path(root)
     if expected_sha256 is not None:
         kept = await anyio.to_thread.run_sync(_check_existing, root, dest, media, expected_sha256)
         if kept is not None:
-            return kept
+            return Downloaded(
+                kept.sha256, kept.bytes, kept.media_type, False, served_sha256 or kept.sha256
+            )
+    served = served_sha256 if served_sha256 is not None else expected_sha256
     where = url.split("?", 1)[0]
     reason = "no attempt made"
     for attempt in range(1, attempts + 1):
         try:
-            return await _fetch_once(client, url, root, dest, media, expected_sha256)
+            return await _fetch_once(client, url, root, dest, media, served, provenance)
         except _Retry as e:
             reason = str(e)
         except httpx.TransportError as e:
@@ -115,11 +133,17 @@ async def download(
 
 
 async def _fetch_once(
-    client: httpx.AsyncClient, url: str, root: Path, dest: Path, media: Media, expected: str | None
+    client: httpx.AsyncClient,
+    url: str,
+    root: Path,
+    dest: Path,
+    media: Media,
+    expected: str | None,
+    provenance: Provenance | None,
 ) -> Downloaded:
     request = client.build_request("GET", url)
     request.headers.pop("Authorization", None)
-    response = await send(client, request, stream=True)
+    response = await client.send(request, stream=True)
     try:
         if response.status_code in _RETRY_STATUSES:
             raise _Retry(f"HTTP {response.status_code}")
@@ -132,7 +156,7 @@ async def _fetch_once(
         folder = _open_folder(root, dest, create=True)
         assert folder is not None  # created when missing
         try:
-            return await _stream_into(response, folder, dest, media, expected)
+            return await _stream_into(response, folder, dest, media, expected, provenance)
         finally:
             os.close(folder)
     finally:
@@ -140,10 +164,17 @@ async def _fetch_once(
 
 
 async def _stream_into(
-    response: httpx.Response, folder: int, dest: Path, media: Media, expected: str | None
+    response: httpx.Response,
+    folder: int,
+    dest: Path,
+    media: Media,
+    expected: str | None,
+    provenance: Provenance | None,
 ) -> Downloaded:
-    """Stream the body into a temporary file in the open ``folder``, verify it, rename it."""
+    """Stream the body into a temporary file in the open ``folder``, verify it, label it with
+    its ``provenance`` (if any), rename it."""
     name, fd = _create_part(folder, dest)
+    parts = [name]  # temporary files made; the last one is what goes in place
     placed = False
     try:
         digest = hashlib.sha256()
@@ -160,21 +191,77 @@ async def _stream_into(
             sha256 = digest.hexdigest()
             if expected is not None and sha256 != expected:
                 raise _Retry(f"sha256 {sha256[:12]} differs from the journaled {expected[:12]}")
+            body: bytes | None = None
             if media == "image" and received <= _INLINE_VERIFY_BYTES:
-                media_type = _verify_image(io.BytesIO(b"".join(kept)))
+                body = b"".join(kept)
+                media_type = verify_image(io.BytesIO(body))
             else:
                 # The very bytes that will be renamed: the open temporary file, not a path.
                 _flush(out, dest)
-                media_type = await anyio.to_thread.run_sync(_verify, out, media)
-        _place(folder, name, dest)
+                media_type = await anyio.to_thread.run_sync(verify, out, media)
+            written = (sha256, received)
+            if provenance is not None:
+                # Labelled after verification, before the rename: the file at ``dest`` is
+                # always complete, and what is verified is what the CDN served.
+                if body is not None:  # small: splicing costs less than a thread hop
+                    written = _label_image(out, body, provenance, dest) or written
+                elif media == "image":
+                    written = await anyio.to_thread.run_sync(
+                        _label_image_file, out, provenance, dest
+                    )
+                else:
+                    written = await anyio.to_thread.run_sync(
+                        _label_video, folder, dest, out, provenance, parts
+                    )
+        _place(folder, parts[-1], dest)
         placed = True
     except OSError as e:  # closing the file flushes its buffer: a full disk shows up here too
         raise DestinationError(f"cannot write {dest}: {e.strerror or e}") from e
     finally:
-        if not placed:
+        for part in parts if not placed else parts[:-1]:
             with contextlib.suppress(OSError):  # never created, or already gone
-                os.unlink(name, dir_fd=folder)
-    return Downloaded(sha256=sha256, bytes=received, media_type=media_type)
+                os.unlink(part, dir_fd=folder)
+    return Downloaded(
+        sha256=written[0], bytes=written[1], media_type=media_type, served_sha256=sha256
+    )
+
+
+def _label_image(
+    out: IO[bytes], body: bytes, provenance: Provenance, dest: Path
+) -> tuple[str, int] | None:
+    """Rewrite the open temporary file as ``body`` with ``provenance`` inside: the written
+    file's sha256 and size (``None``, the file left as served, for a format not labelled)."""
+    labelled = labelled_image(body, provenance)
+    if labelled is None:
+        return None
+    out.seek(0)
+    _write(out, labelled, dest)
+    out.truncate()
+    _flush(out, dest)
+    return hashlib.sha256(labelled).hexdigest(), len(labelled)
+
+
+def _label_image_file(out: IO[bytes], provenance: Provenance, dest: Path) -> tuple[str, int]:
+    """:func:`_label_image` for a body too big to have been kept in memory."""
+    out.seek(0)
+    body = out.read()
+    labelled = _label_image(out, body, provenance, dest)
+    return labelled or (hashlib.sha256(body).hexdigest(), len(body))
+
+
+def _label_video(
+    folder: int, dest: Path, out: IO[bytes], provenance: Provenance, parts: list[str]
+) -> tuple[str, int]:
+    """Remux the verified MP4 in ``out`` into a second temporary file with its tags, appended
+    to ``parts`` (so it is the one renamed); the written file's sha256 and size."""
+    name, fd = _create_part(folder, dest)
+    parts.append(name)
+    with os.fdopen(fd, "w+b") as tagged:
+        if label_video(out, tagged, provenance):
+            return digest_of(tagged)
+    parts.pop()  # PyAV could not remux it: the file is kept as served
+    os.unlink(name, dir_fd=folder)
+    return digest_of(out)
 
 
 def _open_folder(root: Path, dest: Path, *, create: bool) -> int | None:
@@ -319,56 +406,4 @@ def _check_existing(root: Path, dest: Path, media: Media, expected: str) -> Down
             return None
         # The same bytes as the file verified when it was journaled: only the type is needed.
         f.seek(0)
-        return Downloaded(expected, info.st_size, _sniff(f, media), fetched=False)
-
-
-def _sniff(path: IO[bytes], media: Media) -> str:
-    """The media type from the file's header alone (no decoding)."""
-    if media == "video":
-        return "video/mp4"
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            return Image.MIME.get(img.format or "", "application/octet-stream")
-    except (OSError, SyntaxError, ValueError):
-        return "application/octet-stream"
-
-
-def _verify(file: IO[bytes], media: Media) -> str:
-    """The media type of a file that decodes as ``media``; :class:`_Retry` when it does not."""
-    file.seek(0)
-    return _verify_image(file) if media == "image" else _verify_video(file)
-
-
-def _verify_image(path: IO[bytes]) -> str:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            if img.format == "JPEG":
-                # Decode at 1/8 scale: every entropy-coded byte is still read (a truncated or
-                # corrupt file still fails), but the inverse DCT work shrinks 64-fold.
-                img.draft("L", (max(1, img.width // 8), max(1, img.height // 8)))
-            img.load()
-            fmt = img.format
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise _Retry(f"not a decodable image: {e}") from e
-    return Image.MIME.get(fmt or "", "application/octet-stream")
-
-
-def _verify_video(file: IO[bytes]) -> str:
-    head = file.read(64)
-    if len(head) < 12 or head[4:8] != b"ftyp":
-        raise _Retry("not an MP4 file (no ftyp box at the start)")
-    file.seek(0)
-    import av
-
-    try:
-        with av.open(file) as container:
-            if not container.streams.video:
-                raise _Retry("the MP4 has no video stream")
-            next(container.decode(video=0))
-    except (av.error.FFmpegError, StopIteration, ValueError) as e:
-        raise _Retry(f"not a playable MP4: {e}") from e
-    return "video/mp4"
+        return Downloaded(expected, info.st_size, sniff(f, media), fetched=False)
