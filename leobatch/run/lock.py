@@ -1,24 +1,31 @@
 """The exclusive lock a run holds on its output directory.
 
-``fcntl.flock`` on ``<output.dir>/.leobatch/lock``: the kernel releases it when the holding process
-exits or is killed, so a SIGKILLed run never leaves a stale lock behind. The holder writes its pid,
-host and start time into the file so that a second run can say who is in the way. The file itself
-is never deleted (deleting a lock file races with a process about to lock it).
+``filelock`` on ``<output.dir>/.leobatch/lock`` (``flock`` on POSIX, ``msvcrt.locking`` on
+Windows): the operating system releases it when the holding process exits or is killed, so a
+SIGKILLed run never leaves a stale lock behind. The holder writes its pid, host and start time
+into ``lock.holder`` beside it, so that a second run can say who is in the way (on Windows a
+locked file cannot be read by others, hence the second file). Neither file is ever deleted
+(deleting a lock file races with a process about to lock it); the holder file is emptied on
+release.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import filelock
+
 from leobatch.errors import JournalError, LockedError
 
 __all__ = ["DirLock", "LockHolder", "running_holder"]
+
+HOLDER_SUFFIX = ".holder"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,89 +45,89 @@ class LockHolder:
 class DirLock:
     """An exclusive, non-blocking lock on one output directory; release with :meth:`release`."""
 
-    def __init__(self, fd: int, path: Path, holder: LockHolder) -> None:
-        self._fd: int | None = fd
+    def __init__(self, lock: filelock.BaseFileLock, path: Path, holder: LockHolder) -> None:
+        self._lock: filelock.BaseFileLock | None = lock
         self.path = path
         self.holder = holder
 
     @classmethod
     def acquire(cls, lock_path: Path, *, output_dir: Path) -> DirLock:
         """Take the lock at ``lock_path`` or raise :class:`LockedError` naming the holder."""
+        # thread_local=False: the engine's worker threads share the run's lock.
+        lock = filelock.FileLock(lock_path, timeout=0, thread_local=False)
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise JournalError(f"cannot open the lock file {lock_path}: {e.strerror}") from e
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            os.close(fd)
+            lock.acquire()
+        except filelock.Timeout:
+            holder = _read_holder(_holder_path(lock_path))
             who = holder.describe() if holder else "a process that has not said who it is"
             raise LockedError(f"another leobatch run ({who}) holds {output_dir}") from None
         except OSError as e:
-            os.close(fd)
-            raise JournalError(f"cannot lock {lock_path}: {e.strerror}") from e
+            raise JournalError(f"cannot lock {lock_path}: {e.strerror or e}") from e
         holder = LockHolder(pid=os.getpid(), host=socket.gethostname(), started_at=time.time())
         payload = json.dumps(
             {"pid": holder.pid, "host": holder.host, "started_at": holder.started_at}
         )
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, payload.encode(), 0)
+            _holder_path(lock_path).write_text(payload, encoding="utf-8")
         except OSError:
             # A full disk. The lock is held all the same (the holder's name only helps others
             # say who is in the way); the journal, opened next, says what is wrong and stops.
             pass
-        return cls(fd, lock_path, holder)
+        return cls(lock, lock_path, holder)
 
     @property
     def held(self) -> bool:
         """Whether this object still holds the lock."""
-        return self._fd is not None
+        return self._lock is not None
 
     def release(self) -> None:
-        """Give the lock up (idempotent). The file stays, emptied: nobody holds it."""
-        if self._fd is None:
+        """Give the lock up (idempotent). The files stay, the holder's emptied: nobody holds it."""
+        if self._lock is None:
             return
-        fd, self._fd = self._fd, None
+        lock, self._lock = self._lock, None
         try:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            _holder_path(self.path).write_text("", encoding="utf-8")
+        except OSError:
+            pass  # the next holder overwrites it; a reader checks the pid meanwhile
         finally:
-            os.close(fd)
+            lock.release()
 
 
 def running_holder(lock_path: Path) -> LockHolder | None:
     """The run that seems to hold ``lock_path`` now, read without touching the lock itself.
 
     A reader must never take the lock, even briefly (a run starting at that instant would be
-    refused), so this trusts the file's content: empty means free; a holder on this host whose
+    refused), so this trusts the holder file: empty means free; a holder on this host whose
     process is gone (killed before it could empty the file) is not running.
     """
-    try:
-        fd = os.open(lock_path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        holder = _read_holder(fd)
-    finally:
-        os.close(fd)
+    holder = _read_holder(_holder_path(lock_path))
     if holder is None:
         return None
-    if holder.host == socket.gethostname():
-        try:
-            os.kill(holder.pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass  # alive, owned by someone else
+    if holder.host == socket.gethostname() and not _alive(holder.pid):
+        return None
     return holder
 
 
-def _read_holder(fd: int) -> LockHolder | None:
-    """The holder the lock file names, or ``None`` if it is empty or unreadable."""
+def _holder_path(lock_path: Path) -> Path:
+    return lock_path.with_name(lock_path.name + HOLDER_SUFFIX)
+
+
+def _alive(pid: int) -> bool:
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there
+        return True
     try:
-        data = json.loads(os.pread(fd, 4096, 0).decode())
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
+
+
+def _read_holder(path: Path) -> LockHolder | None:
+    """The holder the file names, or ``None`` if it is empty, missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
         return LockHolder(
             pid=int(data["pid"]), host=str(data["host"]), started_at=float(data["started_at"])
         )

@@ -126,7 +126,7 @@ def test_a_run_killed_while_creating_its_journal_leaves_none(tmp_path: Path) -> 
     (state / ".state.sqlite.new").write_bytes(b"")  # what a kill right after connect leaves
     with Journal.open(tmp_path) as journal:
         journal.ensure_jobs([make_job(1)], {})
-    assert sorted(p.name for p in state.iterdir()) == ["lock", "state.sqlite"]
+    assert sorted(p.name for p in state.iterdir()) == ["lock", "lock.holder", "state.sqlite"]
     with Journal.open_readonly(tmp_path) as journal:
         assert len(journal.jobs()) == 1
 
