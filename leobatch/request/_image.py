@@ -213,7 +213,12 @@ def _guidance(ctx: Ctx, model: Model | None) -> bool:
                 (*path, "type"), "guidance needs a catalogue model to pick its preprocessor"
             )
         elif kind not in model.guidance:
-            other = "use context_images" if model.family == "flux-kontext" else "it has none"
+            if model.family == "flux-kontext":
+                other = "use context_images"
+            elif model.guidance:
+                other = f"it has {' and '.join(sorted(model.guidance))}"
+            else:
+                other = "it takes no image guidance"
             ctx.problem((*path, "type"), f"model {model.slug!r} has no {kind} guidance; {other}")
         else:
             preprocessor = model.guidance[kind]

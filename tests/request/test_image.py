@@ -307,7 +307,7 @@ def test_guidance_problems(build: Build) -> None:
     )
     assert (
         got[("guidance", 1, "type")]
-        == "model 'flux-dev' has no character-reference guidance; it has none"
+        == "model 'flux-dev' has no character-reference guidance; it has content-reference and style-reference"
     )
     assert (
         got[("guidance", 2, "strength")]
