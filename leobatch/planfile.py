@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,20 @@ def load_plan(path: Path, *, max_jobs: int = 100_000) -> PricedPlan:
     if not changed and {job.key for job in plan.jobs} != set(saved_jobs):
         changed.append("the jobs it expands to")
     if changed:
+        again = shlex.join(["leobatch", "plan", _from_here(recipe_path), "-o", _from_here(path)])
         raise PlanError(
             f"{path} is stale: {' and '.join(changed)} changed since it was written; "
-            f"run `leobatch plan {recipe_path.name} -o {path.name}` again and review it"
+            f"run `{again}` again and review it"
         )
     if source not in ("calculator", "rate-card"):
         raise PlanError(f"{path}: unknown price source {source!r}")
     return PricedPlan(plan=plan, credits=saved_jobs, source=source, price_classes=price_classes)
+
+
+def _from_here(path: Path) -> str:
+    """``path`` as the user would type it from the current directory."""
+    absolute = Path(path).resolve()
+    try:
+        return os.path.relpath(absolute)
+    except ValueError:  # another drive (Windows)
+        return str(absolute)

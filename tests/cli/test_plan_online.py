@@ -151,6 +151,10 @@ def test_a_saved_plan_runs_exactly_and_a_stale_one_is_refused(
     stale = leobatch("run", "qs.json", "--yes", cwd=recipes, emu=emulator)
     assert stale.returncode == 1
     assert "qs.json is stale: the recipe file changed" in stale.stderr
+    # The hint is a command that works from where the user stands.
+    assert "run `leobatch plan quickstart.yaml -o qs.json` again" in stale.stderr
+    above = leobatch("run", "recipes/qs.json", "--yes", cwd=recipes.parent, emu=emulator)
+    assert "run `leobatch plan recipes/quickstart.yaml -o recipes/qs.json` again" in above.stderr
     assert emulator.stats()["creates"] == stats["creates"]
 
 
