@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from leobatch.run.limits import Bucket
+
 __all__ = ["Storm", "TokenBucket"]
 
 
@@ -12,26 +14,26 @@ class TokenBucket:
     """``capacity`` requests per ``window_s``, refilled continuously; starts full.
 
     ``take(now)`` spends one token and returns 0.0, or spends nothing and returns how many
-    seconds until a token will be there (the Retry-After to send).
+    seconds until a token will be there (the Retry-After to send). The arithmetic is the
+    client's own :class:`~leobatch.run.limits.Bucket`: one token bucket in the code base.
     """
 
-    __slots__ = ("_rate", "_stamp", "_tokens", "capacity")
+    __slots__ = ("_bucket", "_rate", "capacity")
 
     def __init__(self, capacity: int, window_s: float) -> None:
         self.capacity = capacity
         self._rate = capacity / window_s
-        self._tokens = float(capacity)
-        self._stamp: float | None = None
+        self._bucket: Bucket | None = None
 
     def take(self, now: float) -> float:
         """Spend a token at ``now``; 0.0 when granted, else the wait in seconds."""
-        if self._stamp is not None:
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self._rate)
-        self._stamp = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) / self._rate
+        bucket = self._bucket or Bucket(float(self.capacity), self._rate, float(self.capacity), now)
+        wait = bucket.wait_s(now)
+        if wait > 0:
+            self._bucket = bucket.refill(now)
+            return wait
+        self._bucket = bucket.take(now)
+        return 0.0
 
 
 @dataclass(frozen=True, slots=True)
