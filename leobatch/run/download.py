@@ -39,6 +39,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from leobatch.api._backoff import RetryPolicy, delay_s
 from leobatch.errors import ApiError, NotFoundError, TransientError
 from leobatch.plan.outputs import PART_TOKEN_CHARS, part_name
 from leobatch.run._media import (
@@ -54,6 +55,8 @@ from leobatch.run._media import Retry as _Retry
 from leobatch.run.provenance import Provenance
 
 __all__ = ["DestinationError", "Downloaded", "Media", "download"]
+
+_RETRY = RetryPolicy()
 
 _CHUNK = 1 << 16
 #: Images up to this size are verified from memory, inline, instead of re-read in a thread.
@@ -104,7 +107,8 @@ async def download(
     ``expected_sha256`` is the journaled sha256 of the file as written: one already at ``dest``
     with it is kept. ``served_sha256`` (default: ``expected_sha256``, which it equals for files
     written as served) is that of the bytes as served: a body with another is refused. Retries
-    up to ``attempts`` times, sleeping ``backoff_s``, then twice that, ... between them. Raises
+    up to ``attempts`` times, with the client's backoff between them (full jitter under
+    ``backoff_s``, then twice that, ...). Raises
     :class:`TransientError` when every attempt failed, :class:`DestinationError` (not retried)
     when the file cannot be put in place, :class:`NotFoundError` on 404 and :class:`ApiError` on
     other client errors (not retried: asking again cannot help).
@@ -128,7 +132,8 @@ async def download(
         except httpx.TransportError as e:
             reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
         if attempt < attempts:
-            await anyio.sleep(backoff_s * 2 ** (attempt - 1))
+            # The client's backoff (exponential, full jitter): one retry policy in leobatch.
+            await anyio.sleep(delay_s(attempt - 1, base_s=backoff_s, cap_s=_RETRY.cap_s))
     raise TransientError(f"download of {where} failed after {attempts} attempts: {reason}")
 
 
