@@ -72,7 +72,12 @@ class _Builder:
         assert isinstance(node, MappingNode)
         return self.mapping(node, path, depth)
 
-    def mapping(self, node: MappingNode, path: KeyPath, depth: int) -> dict[str, Any]:
+    def mapping(self, node: MappingNode, path: KeyPath, depth: int) -> dict[str, Any] | None:
+        if _unquoted_template(node):
+            # `prompt: {{ x }}` is a flow mapping {{x: null}: null} to YAML, not a template
+            written = node.start_mark.buffer[node.start_mark.index : node.end_mark.index]
+            self.problem(node, f"an unquoted {{{{ }}}} is read as a YAML mapping {_hint(written)}")
+            return None
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == _STD + "merge":
@@ -138,7 +143,8 @@ def parse_yaml(text: str | bytes) -> Parsed:
         context = f" ({e.context})" if e.context and e.problem else ""
         if context and e.context_mark and e.context_mark is not mark:
             context = f" ({e.context} at line {e.context_mark.line + 1})"
-        return Parsed(None, {}, ((line, col, f"YAML syntax error: {what}{context}"),))
+        message = f"YAML syntax error: {what}{context}{_syntax_hint(text, line, what)}"
+        return Parsed(None, {}, ((line, col, message),))
     except yaml.YAMLError as e:
         line, col = 1, 1
         position = getattr(e, "position", None)
@@ -240,6 +246,53 @@ def _char_position(text: str, offset: int) -> tuple[int, int]:
 
 
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _unquoted_template(node: MappingNode) -> bool:
+    """Whether ``node`` is how YAML reads an unquoted ``{{ x }}``: a flow mapping whose one key
+    is a flow mapping, both with null values."""
+    if not node.flow_style or len(node.value) != 1:
+        return False
+    key, value = node.value[0]
+    return (
+        isinstance(key, MappingNode)
+        and key.flow_style is True
+        and _is_null(value)
+        and all(_is_null(v) for _, v in key.value)
+    )
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == _STD + "null" and node.value in ("", "~")
+
+
+def _hint(value: str) -> str:
+    quoted = value.strip().replace("\\", "\\\\").replace('"', '\\"')
+    return f'(a Jinja expression must be quoted in YAML: "{quoted}")'
+
+
+#: PyYAML problems that a line indented too far or not far enough causes
+_INDENTATION = (
+    "mapping values are not allowed here",
+    "did not find expected key",
+    "expected <block end>",
+)
+
+
+def _syntax_hint(text: str | bytes, line: int, problem: str) -> str:
+    """A hint for the usual causes of ``problem`` at ``line`` (1-based): an unquoted template,
+    or indentation."""
+    lines = text.splitlines() if isinstance(text, str) else []
+    source = lines[line - 1] if 0 < line <= len(lines) else ""
+    _key, colon, value = source.partition(": ")
+    if colon and value.lstrip().startswith("{{"):
+        return f" {_hint(value.split(' #', 1)[0])}"
+    if any(problem.startswith(p) for p in _INDENTATION):
+        return (
+            f" (check the indentation of line {line}: the keys of one mapping start in the"
+            ' same column; a value holding ": " must be quoted)'
+        )
+    return ""
 
 
 def _tag(tag: str) -> str:
