@@ -16,6 +16,7 @@ exists, one read-only query of the journal.
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
 import stat
@@ -50,12 +51,19 @@ def fs_limits(folder: Path) -> FsLimits:
     """NAME_MAX and PATH_MAX of the file system ``folder`` is (or will be) on: asked of its
     nearest existing ancestor; 255 and 4096 when the system does not say."""
     probe = folder
-    while not probe.exists() and probe.parent != probe:
+    while not _exists(probe) and probe.parent != probe:
         probe = probe.parent
     return FsLimits(
         name_max=_pathconf(probe, "PC_NAME_MAX", 255),
         path_max=_pathconf(probe, "PC_PATH_MAX", 4096),
     )
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a path too long to stat (ENAMETOOLONG) does not exist either
+        return False
 
 
 def _pathconf(path: Path, name: str, fallback: int) -> int:
@@ -133,6 +141,10 @@ class _Tree:
             mode = os.lstat(self.root).st_mode
         except FileNotFoundError:
             return _MISSING
+        except OSError as e:
+            if e.errno != errno.ENAMETOOLONG:
+                raise
+            return _MISSING  # nothing can be there; the plan already says the paths are too long
         kind = _kind_of(mode)
         if kind != _DIR:
             return _Blocked("", "link" if kind == _LINK else "not-a-folder")

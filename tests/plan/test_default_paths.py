@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from leobatch import expand_plan, load_recipe
 from leobatch.api.client import LeonardoClient
+from leobatch.errors import RecipeError
 from leobatch.plan.jobs import Plan
 from leobatch.plan.readable import slug, value_part
 from leobatch.pricing.calculator import price_online
@@ -204,6 +206,28 @@ def test_a_name_too_long_for_the_file_system_falls_back_to_the_key(tmp_path: Pat
     short, long = plan.jobs
     assert short.paths[0] == "hero/short-0.jpg"
     assert long.paths[0] == f"hero/{long.key[:12]}-0.jpg"
+
+
+def test_even_the_key_form_too_long_is_a_located_problem(tmp_path: Path) -> None:
+    """An output.dir of 4,200 bytes leaves no room for any name: the plan says so at output,
+    not with a traceback from probing the (too long to stat) folder."""
+    folder = "/".join(["d" * 200] * 21)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"version: 1\noutput: {{dir: {folder}}}\n"
+        "stages:\n  hero: {kind: image, model: lightning-xl, prompt: a mug}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RecipeError) as caught:
+        expand_plan(load_recipe(recipe))
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.col) == (2, 1)
+    assert re.fullmatch(
+        r"stage 'hero': output path 'hero/[0-9a-f]{12}-0\.jpg' makes a \d+-byte "
+        r"path under output\.dir \(with the download's temporary name\); this file system "
+        r"allows \d+",
+        problem.message,
+    ), problem.message
 
 
 def test_one_value_axes_are_named_too(tmp_path: Path) -> None:
