@@ -19,15 +19,19 @@ and a name read out of context still says which model made it.
 - A downstream job is named after its source file: the stem of the upstream output it consumes
   (which holds the upstream's index), then its own stage-local values, then ``-{index}`` only
   when it yields more than one output: ``shot/lightning-xl-seed11-0.jpg`` ->
-  ``cutout/lightning-xl-seed11-0.png`` -> ``large/lightning-xl-seed11-0-mult1.5.png``. After an
+  ``cutout/lightning-xl-seed11-0.png`` -> ``large/lightning-xl-seed11-0-mult1.5.jpg``. After an
   ``improve-prompt`` (which yields no file) the source is that job's parts.
 - When two jobs would write the same path (compared case-insensitively, as on macOS and
   Windows), every one of them writes the key form instead, ``{stage}/{job}-{index}.{ext}``
   (``job``: the first 12 hex digits of its key), so the outcome does not depend on job order; so
-  does a job whose name is too long for the file system or has no parts left.
+  does a job whose name is too long for the file system. A stage's downstream jobs are named
+  after the stage is settled, so they follow its key-form files too.
 
 Paths never feed a job's key (the key is the request's hash), and the run engine keeps the path
-the journal recorded for a job already rendered: changing the default renames nothing on disk.
+the journal recorded for a job already rendered: changing the default renames nothing on disk
+(a job not yet rendered below one rendered under the old default is named after the new name
+of its source, not the old file's). Cost: each distinct value is named once per plan; a
+10,000-job plan spends less on its paths than it did rendering the old default's template.
 """
 
 from __future__ import annotations
