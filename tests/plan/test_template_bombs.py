@@ -24,7 +24,8 @@ from leobatch.plan.render import Renderer, TemplateFailure
 FIXTURES = Path(__file__).parents[1] / "recipe" / "fixtures" / "invalid"
 BOMBS = sorted(p.stem for p in FIXTURES.glob("template-*.yaml") if p.stem != "template-syntax")
 
-#: Plans one recipe and prints its problems, then its own peak RSS in KiB.
+#: Plans one recipe and prints its problems, then its own peak RSS in KiB: VmHWM, which
+#: starts afresh at exec (getrusage's ru_maxrss would include the parent's, a large pytest).
 CHILD = """
 import resource, sys
 from leobatch import plan_recipe
@@ -33,7 +34,11 @@ try:
     plan_recipe(sys.argv[1])
 except RecipeError as e:
     print("\\n".join(str(p) for p in e.problems))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+try:
+    with open("/proc/self/status") as status:
+        print(next(l.split()[1] for l in status if l.startswith("VmHWM:")))
+except OSError:
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
