@@ -24,7 +24,7 @@ from leobatch.recipe.model import (
     Stage,
     locate,
 )
-from leobatch.recipe.schema import schema_problems
+from leobatch.recipe.schema import schema_findings
 
 __all__ = ["RESERVED_NAMES", "SUPPORTED_VERSION", "load_recipe"]
 
@@ -69,13 +69,81 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
                 )
             ]
         )
-    problems = schema_problems(value, marks, display)
-    if problems:
+    digest = hashlib.sha256(data).hexdigest()
+    findings = schema_findings(value)
+    if not findings:
+        return _build(value, marks, display, absolute, digest)
+    # One pass: the parts the schema errors leave well-formed are still checked, so that
+    # every mistake (an unknown model, a `from` naming no stage...) is reported at once.
+    problems = [at(path, message) for path, message in findings]
+    kept = _well_formed(value, [path for path, _ in findings])
+    if kept is None:
         raise RecipeError(problems)
-    return _build(value, marks, display, absolute, hashlib.sha256(data).hexdigest())
+    doc, skipped, expandable = kept
+    try:
+        recipe = _build(doc, marks, display, absolute, digest, skipped)
+    except RecipeError as e:
+        partial = e.partial if expandable else None
+        raise RecipeError([*problems, *e.problems], partial=partial) from None
+    raise RecipeError(problems, partial=recipe if expandable else None)
 
 
-def _build(doc: Mapping[str, Any], marks: Marks, display: str, path: Path, sha256: str) -> Recipe:
+#: Top-level sections an error in which changes what every template sees: the stages cannot
+#: be expanded meaningfully without them.
+_CONTEXT_SECTIONS = frozenset({"vars", "matrix", "defaults"})
+#: Stage keys whose error makes the whole stage meaningless; an error in any other key the
+#: schema knows skips the stage too (its message would repeat as a semantic one), while an
+#: unknown key is simply left out.
+_KNOWN_STAGE_KEYS = frozenset({"kind", "from", "when", "matrix", *STAGE_FIELDS})
+
+
+def _well_formed(
+    doc: Mapping[str, Any], paths: list[KeyPath]
+) -> tuple[dict[str, Any], frozenset[str], bool] | None:
+    """``doc`` without what the schema errors at ``paths`` make meaningless: the stages they
+    touch (returned by name), the keys they name elsewhere; and whether the rest can still be
+    expanded. ``None`` when nothing can be checked (no usable ``stages``)."""
+    stages_doc = doc.get("stages")
+    if not isinstance(stages_doc, dict) or not stages_doc:
+        return None
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in doc.items()}
+    stages = {k: (dict(v) if isinstance(v, dict) else v) for k, v in stages_doc.items()}
+    skipped: set[str] = set()
+    expandable = True
+    for path in paths:
+        if not path:
+            continue  # a missing `version`: nothing else depends on it
+        head = path[0]
+        if head == "stages":
+            if len(path) == 1:
+                return None
+            name = str(path[1])
+            stage = stages.get(name)
+            if len(path) > 2 and isinstance(stage, dict) and path[2] not in _KNOWN_STAGE_KEYS:
+                stage.pop(str(path[2]), None)
+            else:
+                skipped.add(name)
+        elif head in _CONTEXT_SECTIONS:
+            expandable = False
+            out.pop(str(head), None)
+        elif len(path) > 1 and isinstance(out.get(str(head)), dict):
+            out[str(head)].pop(str(path[1]), None)  # budget, limits, retry, output: defaults
+        else:
+            out.pop(str(head), None)
+    out["stages"] = {k: v for k, v in stages.items() if k not in skipped}
+    return out, frozenset(skipped), expandable
+
+
+def _build(
+    doc: Mapping[str, Any],
+    marks: Marks,
+    display: str,
+    path: Path,
+    sha256: str,
+    skipped: frozenset[str] = frozenset(),
+) -> Recipe:
+    """The Recipe of a schema-valid ``doc``; ``skipped`` names stages left out for their schema
+    errors (a ``from`` naming one is not reported again, and its stage is left out too)."""
     problems: list[Problem] = []
     folder = path.parent
 
@@ -102,7 +170,9 @@ def _build(doc: Mapping[str, Any], marks: Marks, display: str, path: Path, sha25
     )
     graph_problems: list[Problem] = []
     broken = _check_graph(
-        stages, lambda where, message: graph_problems.append(locate(display, marks, where, message))
+        stages,
+        lambda where, message: graph_problems.append(locate(display, marks, where, message)),
+        skipped,
     )
     _check_excludes(matrix, stages, at)
     name = doc.get("name") or path.stem
@@ -145,6 +215,10 @@ def _build(doc: Mapping[str, Any], marks: Marks, display: str, path: Path, sha25
         # The other stages can still be checked: hand them over with the error.
         kept = tuple(s for s in stages if not _depends_on(s, broken, stages))
         raise RecipeError(graph_problems, partial=replace(recipe, stages=kept))
+    if broken:  # only downstream of skipped stages: leave them out, silently
+        return replace(
+            recipe, stages=tuple(s for s in stages if not _depends_on(s, broken, stages))
+        )
     return recipe
 
 
@@ -209,12 +283,18 @@ def _check_excludes(matrix: Matrix, stages: tuple[Stage, ...], at: Any) -> None:
                     )
 
 
-def _check_graph(stages: tuple[Stage, ...], at: Any) -> set[str]:
-    """Report a ``from`` naming no stage and every cycle; returns the stages reported."""
+def _check_graph(
+    stages: tuple[Stage, ...], at: Any, skipped: frozenset[str] = frozenset()
+) -> set[str]:
+    """Report a ``from`` naming no stage and every cycle; returns the stages reported, and
+    those whose ``from`` names a ``skipped`` stage (not reported: it exists, with errors)."""
     broken: set[str] = set()
     by_name = {s.name: s for s in stages}
     for stage in stages:
         if stage.upstream is None:
+            continue
+        if stage.upstream in skipped:
+            broken.add(stage.name)
             continue
         if stage.upstream not in by_name:
             known = ", ".join(sorted(by_name))

@@ -75,7 +75,8 @@ class _Builder:
     def mapping(self, node: MappingNode, path: KeyPath, depth: int) -> dict[str, Any] | None:
         if _unquoted_template(node):
             # `prompt: {{ x }}` is a flow mapping {{x: null}: null} to YAML, not a template
-            written = node.start_mark.buffer[node.start_mark.index : node.end_mark.index]
+            source = str(node.start_mark.buffer or "")
+            written = source[node.start_mark.index : node.end_mark.index] or "{{ ... }}"
             self.problem(node, f"an unquoted {{{{ }}}} is read as a YAML mapping {_hint(written)}")
             return None
         out: dict[str, Any] = {}

@@ -21,7 +21,7 @@ from leobatch.errors import Problem
 from leobatch.recipe.marked import KeyPath, Marks
 from leobatch.recipe.model import locate
 
-__all__ = ["schema", "schema_path", "schema_problems"]
+__all__ = ["schema", "schema_findings", "schema_path", "schema_problems"]
 
 _SOURCE_TREE = Path(__file__).resolve().parents[2] / "schemas" / "recipe.schema.json"
 
@@ -49,11 +49,12 @@ def _validator() -> Draft202012Validator:
 
 def schema_problems(value: Any, marks: Marks, display: str) -> list[Problem]:
     """Every schema violation of ``value``, each located at its key."""
-    problems: list[Problem] = []
-    for error in _validator().iter_errors(value):
-        for path, message in _describe(error):
-            problems.append(locate(display, marks, path, message))
-    return problems
+    return [locate(display, marks, path, message) for path, message in schema_findings(value)]
+
+
+def schema_findings(value: Any) -> list[tuple[KeyPath, str]]:
+    """Every schema violation of ``value`` as (key path, message)."""
+    return [found for error in _validator().iter_errors(value) for found in _describe(error)]
 
 
 def _dotted(path: KeyPath) -> str:
