@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from typing import NoReturn
 
@@ -29,7 +30,7 @@ def _full_disk(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
-def _unwrap(error: BaseException) -> BaseException:
+def unwrap(error: BaseException) -> BaseException:
     """The one error to report: the only one inside (nested) exception groups, or, when several
     tasks failed at once and every failure is an expected one, the first of them (one full disk
     fails every task that writes, all at the same moment). A group holding anything else is
@@ -47,7 +48,13 @@ def run_main(group: click.Group, argv: list[str] | None) -> NoReturn:
     try:
         code = group.main(args=argv, standalone_mode=False)
     except BaseException as raised:  # sorted out below; anything unknown is re-raised
-        error = _unwrap(raised)
+        error = unwrap(raised)
+        if isinstance(error, BrokenPipeError):
+            # `leobatch catalog | head -1`: the reader has what it wanted. No traceback, and
+            # none from Python's flush at exit either (the recipe of Python's signal docs).
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_ERROR)
         if isinstance(error, click.exceptions.Abort | KeyboardInterrupt):
             click.echo("Interrupted.", err=True)
             sys.exit(EXIT_INTERRUPTED)

@@ -3,20 +3,86 @@ JSON lines with ``--json``."""
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from collections import Counter
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 from leobatch.plan.jobs import Plan
 from leobatch.run.events import Event
 
-__all__ = ["JsonLines", "PlainLines", "RichProgress", "reporter_for"]
+__all__ = [
+    "JsonLines",
+    "PlainLines",
+    "Quiet",
+    "RichProgress",
+    "console",
+    "reporter_for",
+    "write_line",
+]
+
+
+def _closed_pipe(error: OSError) -> bool:
+    return isinstance(error, BrokenPipeError) or error.errno == errno.EPIPE
+
+
+def _silence(out: IO[str]) -> None:
+    """Point ``out``'s file descriptor at the null device, so that later writes, and Python's
+    flush at exit, go nowhere instead of raising again (the recipe of Python's signal docs)."""
+    try:
+        fd = out.fileno()
+    except (OSError, ValueError):  # not a real file (a test's StringIO): nothing to flush later
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+#: Streams whose reader has gone: written to no more.
+_gone: set[int] = set()
+
+
+def write_line(out: TextIO, line: str) -> bool:
+    """Write ``line`` to ``out``; if its reader has closed it (``| head``), drop this and every
+    later line instead of failing: a closed stdout must never stop a run. ``False`` once gone."""
+    if id(out) in _gone:
+        return False
+    try:
+        out.write(line + "\n")
+        out.flush()
+    except OSError as e:
+        if not _closed_pipe(e):
+            raise
+        _gone.add(id(out))
+        _silence(out)
+        return False
+    return True
+
+
+def console(file: TextIO | None = None, **options: Any) -> Any:
+    """A rich ``Console`` on ``file`` (stdout) that goes quiet when its reader closes the pipe,
+    where rich's own exits the program (a run must not stop for it), and that honours
+    NO_COLOR even when ``no_color=False`` is passed."""
+    from rich.console import Console
+
+    from leobatch.cli._options import no_color
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            _gone.add(id(self.file))
+            _silence(self.file)
+
+    if no_color():
+        options["no_color"] = True
+    return _Console(file=file or sys.stdout, **options)
 
 
 class JsonLines:
-    """One JSON object per event on stdout."""
+    """One JSON object per event on stdout (each carrying ``"schema"``, see ``SCHEMA``)."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
@@ -25,11 +91,36 @@ class JsonLines:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.out.flush()
+        write_flush(self.out)
 
     def __call__(self, event: Event) -> None:
-        self.out.write(event.to_json() + "\n")
-        self.out.flush()
+        write_line(self.out, event.to_json())
+
+
+class Quiet:
+    """``leobatch -q``: no progress at all."""
+
+    def __enter__(self) -> Quiet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __call__(self, event: Event) -> None:
+        return None
+
+
+def write_flush(out: TextIO) -> None:
+    """Flush ``out`` unless its reader is gone."""
+    if id(out) in _gone:
+        return
+    try:
+        out.flush()
+    except OSError as e:
+        if not _closed_pipe(e):
+            raise
+        _gone.add(id(out))
+        _silence(out)
 
 
 class PlainLines:
@@ -58,12 +149,11 @@ class PlainLines:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.out.flush()
+        write_flush(self.out)
 
     def __call__(self, event: Event) -> None:
         if event.type == "stopping":
-            self.out.write(stopping_message(event) + "\n")
-            self.out.flush()
+            write_line(self.out, stopping_message(event))
             return
         self.tally.take(event)
         if event.type not in self.SHOWN:
@@ -72,8 +162,7 @@ class PlainLines:
         detail = " ".join(f"{k}={v}" for k, v in event.data.items())
         prefix = f"[{len(self.tally.settled):,}/{self.total:,}]" if event.job else ""
         line = " ".join(part for part in (prefix, event.type, where, detail) if part)
-        self.out.write(line + "\n")
-        self.out.flush()
+        write_line(self.out, line)
 
 
 class RichProgress:
@@ -195,12 +284,15 @@ def reporter_for(
     done_keys: frozenset[str] = frozenset(),
     charged_before: int = 0,
     out: TextIO | None = None,
+    quiet: bool = False,
 ) -> Any:
     """The event sink that fits where output goes (jobs in ``done_keys`` count as complete;
     ``charged_before`` is what earlier runs of the plan were charged)."""
     stream = out or sys.stdout
     if json_lines:
         return JsonLines(stream)
+    if quiet:
+        return Quiet()
     if stream.isatty():
         return RichProgress(plan, credits_planned, done_keys, charged_before)
     return PlainLines(stream, plan, done_keys)

@@ -72,7 +72,9 @@ async def _price_online(plan: Plan, refresh: bool) -> Priced:
     is_flag=True,
     help="Price from the built-in rate card (an estimate) without asking the API.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (DESIGN section 7).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object: the summary, per stage."
+)
 @click.option(
     "-o",
     "--output",
@@ -134,7 +136,12 @@ def command(
     result = price(full, offline=offline, refresh=refresh_prices)
     priced = selected.priced(result.priced)
     changes = diff_plan(plan, full)
-    diff = Diff(new=len(changes.new), done=len(changes.done), removed=changes.removed)
+    diff = Diff(
+        new=len(changes.new),
+        done=len(changes.done),
+        removed=changes.removed,
+        in_flight=len(changes.in_flight),
+    )
     try:
         summary = summarise(priced, diff=diff, balance=result.balance, by=axes)
     except SelectionError as e:
@@ -192,18 +199,28 @@ def _credits(row: Row) -> str:
 
 
 def render_summary(
-    summary: PlanSummary, *, note: str | None = None, to_render: int | None = None
+    summary: PlanSummary,
+    *,
+    note: str | None = None,
+    to_render: int | None = None,
+    err: bool = False,
 ) -> None:
-    """Print the plan as tables: boxed on a terminal, plain text otherwise."""
+    """Print the plan as tables (on stderr with ``err``): boxed on a terminal, plain text
+    otherwise; colourless with NO_COLOR."""
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
+    from leobatch.cli._progress import console as make_console
     from leobatch.plan.summary import Row
 
-    terminal = sys.stdout.isatty()
-    console = Console(
-        highlight=False, no_color=not terminal, width=None if terminal else 100, soft_wrap=False
+    stream = sys.stderr if err else sys.stdout
+    terminal = stream.isatty()
+    console = make_console(
+        stream,
+        highlight=False,
+        no_color=not terminal,
+        width=None if terminal else 100,
+        soft_wrap=False,
     )
     style = box.SIMPLE_HEAD if terminal else None
 
@@ -229,9 +246,10 @@ def render_summary(
     console.print(models)
     console.print()
     if summary.by is not None:
+        from leobatch.cli._progress import write_line
         from leobatch.cli._review import by_lines
 
-        console.file.write("\n".join(by_lines(summary.by, terminal=terminal)) + "\n\n")
+        write_line(console.file, "\n".join(by_lines(summary.by, terminal=terminal)) + "\n")
     label = f"{summary.source_label}; {note}" if note else summary.source_label
     console.print(f"credits: {summary.credits:,} ({label})")
     if summary.unknown_jobs:
@@ -239,7 +257,13 @@ def render_summary(
     console.print(f"price classes: {summary.price_classes}")
     diff = summary.diff
     console.print(
-        f"to render: {diff.new}, already rendered: {diff.done}, no longer in recipe: {diff.removed}"
+        f"to render: {diff.new:,}, already rendered: {diff.done:,}, no longer in recipe: "
+        f"{diff.removed:,}"
+        + (
+            f", in flight from an interrupted run: {diff.in_flight:,} (paid; not priced again)"
+            if diff.in_flight
+            else ""
+        )
     )
     if summary.budget is not None:
         verdict = "over budget" if summary.over_budget else "within budget"

@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -16,15 +13,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 import click
 
+from leobatch.cli._emulated import api_endpoint, emulator_option, open_client
 from leobatch.cli._errors import EXIT_ERROR, EXIT_FAILED_JOBS, EXIT_INTERRUPTED, EXIT_OK
-from leobatch.cli._options import max_jobs_option
+from leobatch.cli._options import is_quiet, max_jobs_option
 from leobatch.cli._select import select_plan, selection_of, selection_options
 
 if TYPE_CHECKING:
     from leobatch.plan.select import Selection
 
-#: Time scale of the embedded emulator: a 6 s image job takes about 0.12 s.
-EMBEDDED_TIME_SCALE = 0.02
 #: The bearer key webhook callbacks must carry (``--webhook-listen``).
 WEBHOOK_KEY_VAR = "LEOBATCH_WEBHOOK_KEY"
 
@@ -35,6 +31,7 @@ class _Args:
     emulator: bool
     yes: bool
     json_lines: bool
+    quiet: bool
     max_jobs: int
     refresh_prices: bool
     allow_unknown_prices: bool
@@ -56,15 +53,17 @@ def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) ->
     epilog="Exit codes: 0 all done, 1 error, 2 usage, 3 finished with failed jobs, 130 interrupted."
 )
 @click.argument("target", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--emulator",
-    is_flag=True,
-    help="Render on an embedded offline emulator of the API: no key, no cost, fast clock.",
-)
+@emulator_option
 @click.option(
     "--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed off a terminal)."
 )
-@click.option("--json", "json_lines", is_flag=True, help="Print progress as JSON lines.")
+@click.option(
+    "--json",
+    "json_lines",
+    is_flag=True,
+    help='Print JSON lines on stdout and nothing else: a "plan" event first, then one per '
+    'step, an "error" event if the run stops on one; each carries "schema": 1.',
+)
 @max_jobs_option
 @click.option("--refresh-prices", is_flag=True, help="Ignore cached calculator prices.")
 @click.option(
@@ -121,6 +120,7 @@ def command(
         emulator,
         yes,
         json_lines,
+        is_quiet(),
         max_jobs,
         refresh_prices,
         allow_unknown_prices,
@@ -132,6 +132,10 @@ def command(
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return anyio.run(_watched, args)
+    except BaseException as raised:
+        if json_lines:
+            _error_event(raised)
+        raise
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -155,7 +159,6 @@ async def _watched(args: _Args) -> int:
 
 
 async def _main(args: _Args, signals: _Signals) -> int:
-    from leobatch.api.client import LeonardoClient
     from leobatch.errors import BudgetError, LockedError, PricingError
     from leobatch.pricing.calculator import PriceCache, price_online
     from leobatch.run.engine import RunOptions, run_plan
@@ -177,8 +180,8 @@ async def _main(args: _Args, signals: _Signals) -> int:
     holder = Journal.running(plan.output_dir)
     if holder is not None:  # say so now, before pricing and asking
         raise LockedError(f"another leobatch run ({holder.describe()}) holds {plan.output_dir}")
-    with _api_endpoint(args.emulator) as (base_url, api_key, time_scale):
-        async with _client(LeonardoClient, base_url, api_key) as client:
+    with api_endpoint(args.emulator) as endpoint:
+        async with open_client(endpoint) as client:
             account = await client.me()
             if saved is not None:
                 priced = saved
@@ -196,24 +199,29 @@ async def _main(args: _Args, signals: _Signals) -> int:
             diff = diff_plan(selected.plan, plan)
             to_render = diff.credits_to_render(shown.credits)
             _check_money(to_render, diff.charged, plan.budget_credits, account.credits, BudgetError)
-            _echo_plan(shown, diff, to_render, account.credits, args.json_lines)
-            if (line := selected.describe()) is not None and not args.json_lines:
-                click.echo(line)
+            # With --json, stdout holds JSON lines only: people read stderr (to confirm, say).
+            people = args.json_lines
+            if args.json_lines or not (args.quiet and args.yes):
+                _echo_plan(shown, diff, to_render, account.credits, args.json_lines, args.yes)
+            if (line := selected.describe()) is not None and not args.quiet:
+                from leobatch.cli._progress import write_line
+
+                write_line(sys.stderr if people else sys.stdout, line)
             if not args.yes:
                 confirmed = await anyio.to_thread.run_sync(
-                    lambda: click.confirm("Render it?", default=False)
+                    lambda: click.confirm("Render it?", default=False, err=people)
                 )
                 if not confirmed:
-                    click.echo("Nothing was submitted.")
+                    click.echo("Nothing was submitted.", err=people)
                     return EXIT_OK
             options = RunOptions(
-                time_scale=args.time_scale or time_scale,
+                time_scale=args.time_scale or endpoint.time_scale,
                 webhook_listen=args.webhook_listen,
                 webhook_key=os.environ.get(WEBHOOK_KEY_VAR, "").strip() or None,
                 select=selected.keys,
             )
             with Journal.open(plan.output_dir) as journal:
-                from leobatch.cli._progress import reporter_for, summary_lines
+                from leobatch.cli._progress import reporter_for, summary_lines, write_line
 
                 reporter = reporter_for(
                     selected.plan,
@@ -221,6 +229,7 @@ async def _main(args: _Args, signals: _Signals) -> int:
                     credits_planned=shown.total,
                     done_keys=diff.done,
                     charged_before=diff.charged,
+                    quiet=args.quiet,
                 )
                 stop = anyio.Event()
                 with reporter, anyio.CancelScope() as engine:
@@ -230,7 +239,7 @@ async def _main(args: _Args, signals: _Signals) -> int:
                     )
                 if signals.hard:
                     return EXIT_INTERRUPTED
-    if not args.json_lines:
+    if not args.json_lines and not args.quiet:
         for line in summary_lines(
             {
                 "jobs": result.jobs,
@@ -243,8 +252,8 @@ async def _main(args: _Args, signals: _Signals) -> int:
                 "blocked": result.blocked,
             }
         ):
-            click.echo(line)
-        click.echo(f"Manifest: {plan.output_dir / 'manifest.json'}")
+            write_line(sys.stdout, line)
+        write_line(sys.stdout, f"Manifest: {plan.output_dir / 'manifest.json'}")
     if result.failed:
         for line in _failures(plan):
             click.echo(line, err=True)
@@ -323,26 +332,6 @@ async def _watch_signals(
                 return
 
 
-@contextmanager
-def _api_endpoint(emulator: bool) -> Iterator[tuple[str | None, str | None, float]]:
-    """(base URL, key, time scale): an embedded emulator's, or None to use the environment."""
-    if not emulator:
-        yield None, None, 1.0
-        return
-    from leobatch.emulator import EmulatorConfig, serve_in_thread
-
-    config = EmulatorConfig(time_scale=EMBEDDED_TIME_SCALE, credits=1_000_000)
-    with serve_in_thread(config) as base_url:
-        yield base_url, str(uuid.uuid4()), EMBEDDED_TIME_SCALE
-
-
-@asynccontextmanager
-async def _client(cls: Any, base_url: str | None, api_key: str | None) -> AsyncIterator[Any]:
-    client = cls.from_env() if base_url is None else cls(api_key, base_url)
-    async with client:
-        yield client
-
-
 def _check_money(
     to_render: int,
     charged: int,
@@ -362,13 +351,41 @@ def _check_money(
 
 
 def _echo_plan(
-    priced: Any, diff: Any, to_render: int, balance: int | None, json_lines: bool
+    priced: Any, diff: Any, to_render: int, balance: int | None, json_lines: bool, yes: bool
 ) -> None:
-    """The plan about to run, as `leobatch plan` shows it (nothing with --json)."""
-    if json_lines:
-        return
+    """The plan about to run, as `leobatch plan` shows it; with --json, as the first JSON line
+    (the ``plan --json`` object), and as tables on stderr when a person is asked to confirm."""
     from leobatch.cli.plan import render_summary
     from leobatch.plan.summary import Diff, summarise
 
-    changes = Diff(new=len(diff.new), done=len(diff.done), removed=diff.removed)
-    render_summary(summarise(priced, diff=changes, balance=balance), to_render=to_render)
+    changes = Diff(
+        new=len(diff.new),
+        done=len(diff.done),
+        removed=diff.removed,
+        in_flight=len(diff.in_flight),
+    )
+    summary = summarise(priced, diff=changes, balance=balance)
+    if json_lines:
+        from leobatch.cli._progress import write_line
+        from leobatch.run.events import Event
+
+        write_line(sys.stdout, Event("plan", data=summary.to_json()).to_json())
+        if yes:
+            return
+    render_summary(summary, to_render=to_render, err=json_lines)
+
+
+def _error_event(raised: BaseException) -> None:
+    """With --json, the error a run stops on is a JSON line too (stderr still says it)."""
+    from leobatch.cli._errors import unwrap
+    from leobatch.cli._progress import write_line
+    from leobatch.errors import LeobatchError, RecipeError
+    from leobatch.run.events import Event
+
+    error = unwrap(raised)
+    if not isinstance(error, LeobatchError):
+        return
+    data: dict[str, Any] = {"message": str(error), "error": type(error).__name__}
+    if isinstance(error, RecipeError):
+        data["problems"] = [str(p) for p in error.problems]
+    write_line(sys.stdout, Event("error", data=data).to_json())

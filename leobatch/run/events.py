@@ -9,13 +9,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Event", "EventSink", "discard"]
+__all__ = ["SCHEMA", "Event", "EventSink", "discard"]
+
+#: Version of the ``run --json`` line format, carried by every line; bumped on a breaking change.
+SCHEMA = 1
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One step of a run. ``type`` is one of: start, submitted, adopted, complete, failed, retry,
-    downloaded, rate-limited, stopping, finish. ``job`` is the job key when the event is a job's."""
+    """One step of a run. ``type`` is one of: plan (the first, the ``plan --json`` summary),
+    start, submitted, adopted, complete, failed, retry, downloaded, rate-limited, stopping,
+    finish, error (a run that stops on an error, with its ``message``).
+    ``job`` is the job key when the event is a job's."""
 
     type: str
     job: str | None = None
@@ -25,7 +30,7 @@ class Event:
 
     def to_json(self) -> str:
         """One JSON line (``--json`` output)."""
-        record: dict[str, Any] = {"event": self.type, "at": round(self.at, 3)}
+        record: dict[str, Any] = {"event": self.type, "schema": SCHEMA, "at": round(self.at, 3)}
         if self.job is not None:
             record["job"] = self.job
         if self.stage is not None:
