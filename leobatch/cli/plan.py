@@ -259,12 +259,11 @@ def render_summary(
     console.print(
         f"to render: {diff.new:,}, already rendered: {diff.done:,}, no longer in recipe: "
         f"{diff.removed:,}"
-        + (
-            f", in flight from an interrupted run: {diff.in_flight:,} (paid; not priced again)"
-            if diff.in_flight
-            else ""
-        )
     )
+    if diff.in_flight:
+        console.print(
+            f"in flight from an interrupted run: {diff.in_flight:,} (paid; not priced again)"
+        )
     if summary.budget is not None:
         verdict = "over budget" if summary.over_budget else "within budget"
         console.print(f"budget: {summary.budget:,} credits ({verdict})")

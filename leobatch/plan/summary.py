@@ -48,6 +48,7 @@ class Diff:
     new: int
     done: int = 0
     removed: int = 0
+    in_flight: int = 0  # sent by a run that was killed: paid, not to render again
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +101,12 @@ class PlanSummary:
                 }
                 for row in self.stages
             ],
-            "diff": {"new": self.diff.new, "done": self.diff.done, "removed": self.diff.removed},
+            "diff": {
+                "new": self.diff.new,
+                "done": self.diff.done,
+                "removed": self.diff.removed,
+                "in_flight": self.diff.in_flight,
+            },
             "balance": self.balance,
             "budget": self.budget,
         }

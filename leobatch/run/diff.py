@@ -50,15 +50,18 @@ class RemovedJob:
 
 @dataclass(frozen=True, slots=True)
 class PlanDiff:
-    """``new``/``done`` are job keys; ``removed`` counts the jobs no longer in the recipe
-    (``removed_jobs`` says what is known of each, in journal order); ``charged`` the credits
-    the journal says were spent."""
+    """``new``/``done``/``in_flight`` are job keys; ``removed`` counts the jobs no longer in
+    the recipe (``removed_jobs`` says what is known of each, in journal order); ``charged`` the
+    credits the journal says were spent."""
 
     new: frozenset[str]
     done: frozenset[str]
     removed: int
     charged: int
     removed_jobs: tuple[RemovedJob, ...] = field(default=())
+    #: jobs a killed run left submitting or submitted: already paid for (or being reconciled),
+    #: picked up by the next run, never rendered or priced again
+    in_flight: frozenset[str] = frozenset()
 
     @property
     def removed_keys(self) -> tuple[str, ...]:
@@ -90,9 +93,19 @@ def diff_plan(plan: Plan, whole: Plan | None = None) -> PlanDiff:
         and state.status == "complete"
         and all(out.downloaded for out in outputs.get(key, ()))
     )
+    in_flight = frozenset(
+        key
+        for key in keys
+        if (state := states.get(key)) is not None and state.status in ("submitting", "submitted")
+    )
     removed = removed_jobs(whole or plan, states.values(), outputs)
     return PlanDiff(
-        new=keys - done, done=done, removed=len(removed), charged=charged, removed_jobs=removed
+        new=keys - done - in_flight,
+        done=done,
+        removed=len(removed),
+        charged=charged,
+        removed_jobs=removed,
+        in_flight=in_flight,
     )
 
 

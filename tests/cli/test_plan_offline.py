@@ -30,7 +30,7 @@ def test_json_is_exactly_the_design_object() -> None:
             {"name": "large", "kind": "universal-upscale", "jobs": 8, "outputs": 8,
              "credits": sum(priced.credits[j.key] or 0 for j in priced.plan.jobs[6:])},
         ],
-        "diff": {"new": 14, "done": 0, "removed": 0},
+        "diff": {"new": 14, "done": 0, "removed": 0, "in_flight": 0},
         "balance": None,
         "budget": None,
     }  # fmt: skip
@@ -97,3 +97,34 @@ def test_recipe_errors_exit_1_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("r.yaml:2:")
     assert "Traceback" not in result.stderr
+
+
+def test_jobs_a_killed_run_left_in_flight_are_shown_apart_not_priced_again(
+    tmp_path: Path,
+) -> None:
+    """After a kill -9, jobs journaled submitting/submitted are in flight: paid already, so
+    neither 'to render' nor priced again."""
+    from leobatch.plan import plan_recipe
+    from leobatch.pricing.offline import price_offline
+    from leobatch.run.journal import Journal
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "version: 1\nname: r\nmatrix: {seed: [1, 2, 3, 4]}\nstages:\n  shot:\n"
+        "    kind: image\n    model: lightning-xl\n    prompt: 'a mug {{ seed }}'\n"
+        "    params: {num_images: 1, seed: '{{ seed }}'}\n"
+    )
+    plan = plan_recipe(recipe)
+    priced = price_offline(plan)
+    first, second = plan.jobs[0], plan.jobs[1]
+    with Journal.open(plan.output_dir) as journal:  # what a run killed mid-flight leaves
+        journal.ensure_jobs(plan.jobs, priced.credits)
+        journal.mark_submitting(first.key, dict(first.body))
+        journal.mark_submitting(second.key, dict(second.body))
+        journal.mark_submitted(second.key, "gen-2", priced.credits[second.key])
+    out = leobatch("plan", str(recipe), "--offline", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["diff"] == {"new": 2, "done": 0, "removed": 0, "in_flight": 2}
+    text = leobatch("plan", str(recipe), "--offline")
+    assert "in flight from an interrupted run: 2 (paid; not priced again)" in text.stdout

@@ -164,13 +164,13 @@ def test_plan_shows_what_is_already_rendered(recipes: Path, emulator: EmulatorHa
     done = json.loads(
         leobatch("plan", "quickstart.yaml", "--json", cwd=recipes, emu=emulator).stdout
     )
-    assert done["diff"] == {"new": 0, "done": 6, "removed": 0}
+    assert done["diff"] == {"new": 0, "done": 6, "removed": 0, "in_flight": 0}
     recipe = recipes / "quickstart.yaml"
     recipe.write_text(recipe.read_text().replace("ceramic", "porcelain"))
     edited = json.loads(
         leobatch("plan", "quickstart.yaml", "--json", cwd=recipes, emu=emulator).stdout
     )
-    assert edited["diff"] == {"new": 6, "done": 0, "removed": 6}
+    assert edited["diff"] == {"new": 6, "done": 0, "removed": 6, "in_flight": 0}
 
 
 def test_ten_thousand_jobs_over_twelve_price_classes_cost_twelve_calls(

@@ -219,7 +219,7 @@ def test_diff_lists_exact_jobs_after_a_partial_run_and_after_an_edit(
     _run(emu, recipe)
     recipe.write_text(RECIPE.replace("seed: [11, 42]", "seed: [11]"))
     data = json.loads(_leobatch(emu, "plan", str(recipe), "--json", "--diff").stdout)
-    assert data["diff"] == {"new": 0, "done": 12, "removed": 12}
+    assert data["diff"] == {"new": 0, "done": 12, "removed": 12, "in_flight": 0}
     removed = data["diff_jobs"]["removed"]
     assert {j["key"] for j in removed} == {j.key for j in plan.jobs if j.matrix["seed"] == 42}
     shot = next(j for j in removed if j["stage"] == "shot")

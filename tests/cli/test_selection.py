@@ -95,7 +95,7 @@ def test_each_selection_submits_exactly_its_jobs(
     data = json.loads(plan.stdout)
     assert data["selection"]["jobs"] == creates
     assert data["selection"]["of"] == 24
-    assert data["diff"] == {"new": 0, "done": creates, "removed": 0}
+    assert data["diff"] == {"new": 0, "done": creates, "removed": 0, "in_flight": 0}
 
 
 def test_pilot_then_promote_submits_no_job_twice(
