@@ -226,7 +226,7 @@ async def test_a_link_planted_after_planning_gets_no_file_through_it(
             )
     assert list(outside.iterdir()) == []
     assert result.missing_downloads == 2
-    errors = sorted(e.data["error"] for e in events if e.type == "failed")
+    errors = sorted(e.data["error"] for e in events if e.type == "download-failed")
     assert errors == [
         f"download hero/{seed}-0.jpg: not written: 'hero' in {root} is a symbolic link; "
         "leobatch does not write through links"
