@@ -26,6 +26,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from leobatch.plan.guards import MAX_CHARS, MAX_ITEMS, Breach, forget, weight
+from leobatch.plan.hints import undefined_message, unknown_name_message
 from leobatch.plan.sandbox import OutOfTime, Sandbox
 
 __all__ = [
@@ -204,7 +205,8 @@ class Renderer:
         except SecurityError as e:
             raise TemplateFailure(f"refused by the template sandbox: {e.message}") from None
         except UndefinedError as e:
-            raise TemplateFailure(str(e.message)) from None
+            names = [*context, *env.globals]
+            raise TemplateFailure(undefined_message(str(e.message), names)) from None
         except RecursionError:
             raise TemplateFailure("template recursion too deep") from None
         except MemoryError:
@@ -254,7 +256,8 @@ class Renderer:
 
             return render
         except TemplateSyntaxError as e:
-            raise TemplateFailure(f"template syntax error: {e.message}") from None
+            unknown = unknown_name_message(str(e.message), self.env.filters, self.env.tests)
+            raise TemplateFailure(f"template syntax error: {unknown or e.message}") from None
         except SecurityError as e:
             raise TemplateFailure(f"refused by the template sandbox: {e.message}") from None
         except RecursionError:
@@ -267,7 +270,8 @@ def _lookup(env: Sandbox, node: nodes.Expr, context: Mapping[str, Any]) -> Any:
             return context[node.name]
         if node.name in env.globals:
             return env.globals[node.name]
-        raise TemplateFailure(f"{node.name!r} is undefined")
+        message = f"{node.name!r} is undefined"
+        raise TemplateFailure(undefined_message(message, [*context, *env.globals]))
     if isinstance(node, nodes.Filter):
         assert node.node is not None
         value = _lookup(env, node.node, context)
