@@ -7,7 +7,8 @@ import json
 import anyio
 import click
 
-from leobatch.api.client import Account, LeonardoClient
+from leobatch.api.client import Account
+from leobatch.cli._emulated import api_endpoint, emulator_option, open_client
 
 __all__ = ["account_json", "command", "format_account"]
 
@@ -40,19 +41,21 @@ def account_json(account: Account) -> dict[str, object]:
     }
 
 
-async def _fetch() -> Account:
-    async with LeonardoClient.from_env() as client:
-        return await client.me()
+async def _fetch(emulator: bool) -> Account:
+    with api_endpoint(emulator) as endpoint:
+        async with open_client(endpoint) as client:
+            return await client.me()
 
 
 @click.command("balance")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def command(as_json: bool) -> None:
+@emulator_option
+def command(as_json: bool, emulator: bool) -> None:
     """Show the account's credits (paid + subscription), slots and renewal date.
 
-    Reads LEONARDO_API_KEY and LEONARDO_API_BASE_URL.
+    Reads LEONARDO_API_KEY and LEONARDO_API_BASE_URL, unless --emulator is given.
     """
-    account = anyio.run(_fetch)
+    account = anyio.run(_fetch, emulator)
     if as_json:
         click.echo(json.dumps(account_json(account), sort_keys=True))
     else:

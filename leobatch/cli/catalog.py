@@ -12,10 +12,14 @@ import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
 import click
 
 from leobatch import catalog
+
+if TYPE_CHECKING:
+    from leobatch.api.client import LeonardoClient
 
 __all__ = ["TABLES", "command", "table_rows"]
 
@@ -132,31 +136,36 @@ def _rich(title: str, headers: tuple[str, ...], rows: Rows) -> None:
     Console().print(table)
 
 
-async def _live_rows(table: str) -> tuple[tuple[str, ...], Rows]:
-    from leobatch.api.client import LeonardoClient
+async def _live_rows(table: str, emulator: bool) -> tuple[tuple[str, ...], Rows]:
+    from leobatch.cli._emulated import api_endpoint, open_client
 
-    async with LeonardoClient.from_env() as client:
-        if table == "models":
-            models = await client.platform_models()
-            rows: Rows = []
-            for m in models:
-                known = catalog.find_model(m.id)
-                rows.append((m.id, m.name or "", known.slug if known else ""))
-            return ("id", "name", "catalogue slug"), rows
-        elements = await client.elements()
-        return ("akUUID", "name", "base model", "weight", "range", "in catalogue"), [
-            (
-                e.ak_uuid,
-                e.name or "",
-                e.base_model or "",
-                "" if e.weight_default is None else f"{e.weight_default:g}",
-                f"{e.weight_min:g}..{e.weight_max:g}"
-                if e.weight_min is not None and e.weight_max is not None
-                else "",
-                "yes" if catalog.find_element(e.ak_uuid) else "",
-            )
-            for e in elements
-        ]
+    with api_endpoint(emulator) as endpoint:
+        async with open_client(endpoint) as client:
+            return await _fetch_rows(client, table)
+
+
+async def _fetch_rows(client: LeonardoClient, table: str) -> tuple[tuple[str, ...], Rows]:
+    if table == "models":
+        models = await client.platform_models()
+        rows: Rows = []
+        for m in models:
+            known = catalog.find_model(m.id)
+            rows.append((m.id, m.name or "", known.slug if known else ""))
+        return ("id", "name", "catalogue slug"), rows
+    elements = await client.elements()
+    return ("akUUID", "name", "base model", "weight", "range", "in catalogue"), [
+        (
+            e.ak_uuid,
+            e.name or "",
+            e.base_model or "",
+            "" if e.weight_default is None else f"{e.weight_default:g}",
+            f"{e.weight_min:g}..{e.weight_max:g}"
+            if e.weight_min is not None and e.weight_max is not None
+            else "",
+            "yes" if catalog.find_element(e.ak_uuid) else "",
+        )
+        for e in elements
+    ]
 
 
 @click.command("catalog")
@@ -167,17 +176,24 @@ async def _live_rows(table: str) -> tuple[tuple[str, ...], Rows]:
     is_flag=True,
     help="List models or elements from the API (LEONARDO_API_KEY) instead of the built-in data.",
 )
-def command(table: str | None, as_json: bool, live: bool) -> None:
+@click.option(
+    "--emulator",
+    is_flag=True,
+    help="With --live: ask an embedded offline emulator of the API (no key, no cost).",
+)
+def command(table: str | None, as_json: bool, live: bool, emulator: bool) -> None:
     """List models, preset styles, video styles, motion controls or elements.
 
     Without TABLE, show each table with its number of entries.
     """
+    if emulator and not live:
+        raise click.UsageError("--emulator goes with --live: the built-in catalogue needs no API")
     if live:
         if table not in ("models", "elements"):
             raise click.UsageError("--live lists 'models' or 'elements'")
         import anyio
 
-        headers, rows = anyio.run(_live_rows, table)
+        headers, rows = anyio.run(_live_rows, table, emulator)
         if as_json:
             click.echo(json.dumps([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
         elif sys.stdout.isatty():

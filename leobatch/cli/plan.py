@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import click
 
+from leobatch.cli._emulated import api_endpoint, emulator_option, has_key, open_client
 from leobatch.cli._errors import EXIT_OK, EXIT_USAGE
-from leobatch.cli._options import max_jobs_option
+from leobatch.cli._options import is_quiet, max_jobs_option
 from leobatch.cli._select import by_axes, select_plan, selection_of, selection_options
 from leobatch.errors import BudgetError
 
@@ -37,8 +37,13 @@ class Priced:
     note: str | None  # why the prices are estimates, when they are
 
 
-def price(plan: Plan, *, offline: bool, refresh: bool = False) -> Priced:
-    """Price every job: through the account's pricing calculator, or the built-in rate card.
+#: Why ``plan`` without a key prices from the rate card, and how to get a calculator's prices.
+NO_KEY_NOTE = "no LEONARDO_API_KEY set; add --emulator to price on the offline emulator"
+
+
+def price(plan: Plan, *, offline: bool, refresh: bool = False, emulator: bool = False) -> Priced:
+    """Price every job: through the account's (or the embedded emulator's) pricing calculator,
+    or the built-in rate card.
 
     The rate card is used with ``--offline`` and when no ``LEONARDO_API_KEY`` is set, and says so.
     """
@@ -46,19 +51,20 @@ def price(plan: Plan, *, offline: bool, refresh: bool = False) -> Priced:
 
     if offline:
         return Priced(price_offline(plan), None, "--offline")
-    if not os.environ.get("LEONARDO_API_KEY", "").strip():
-        return Priced(price_offline(plan), None, "no LEONARDO_API_KEY set")
-    return anyio.run(_price_online, plan, refresh)
+    if not emulator and not has_key():
+        return Priced(price_offline(plan), None, NO_KEY_NOTE)
+    return anyio.run(_price_online, plan, refresh, emulator)
 
 
-async def _price_online(plan: Plan, refresh: bool) -> Priced:
-    from leobatch.api.client import LeonardoClient
+async def _price_online(plan: Plan, refresh: bool, emulator: bool) -> Priced:
     from leobatch.pricing.calculator import PriceCache, price_online
 
-    async with LeonardoClient.from_env() as client:
-        account = await client.me()
-        priced = await price_online(plan, client, cache=PriceCache.default(), refresh=refresh)
-    return Priced(priced, account.credits, None)
+    with api_endpoint(emulator) as endpoint:
+        async with open_client(endpoint) as client:
+            account = await client.me()
+            cache = None if emulator else PriceCache.default()
+            priced = await price_online(plan, client, cache=cache, refresh=refresh)
+    return Priced(priced, account.credits, "--emulator" if emulator else None)
 
 
 @click.command(
@@ -98,6 +104,7 @@ async def _price_online(plan: Plan, refresh: bool) -> Priced:
     help="Exit 2 when something is to be rendered, 0 when nothing is (for CI gates); "
     "1 still means an error or a plan over budget.",
 )
+@emulator_option
 @max_jobs_option
 @selection_options
 def command(
@@ -108,6 +115,7 @@ def command(
     refresh_prices: bool,
     show_diff: bool,
     exit_code: bool,
+    emulator: bool,
     max_jobs: int,
     **select: Any,
 ) -> int:
@@ -133,7 +141,9 @@ def command(
     full = plan_recipe(recipe, max_jobs=max_jobs)
     selected = select_plan(full, selection)
     plan = selected.plan
-    result = price(full, offline=offline, refresh=refresh_prices)
+    if offline and emulator:
+        raise click.UsageError("--offline and --emulator contradict each other: give one")
+    result = price(full, offline=offline, refresh=refresh_prices, emulator=emulator)
     priced = selected.priced(result.priced)
     changes = diff_plan(plan, full)
     diff = Diff(
@@ -161,7 +171,7 @@ def command(
                 "left_out": selected.left_out,
             }
         click.echo(json.dumps(data))
-    else:
+    elif not is_quiet():
         render_summary(summary, note=result.note, to_render=to_render)
         if (line := selected.describe()) is not None:
             click.echo(line)
@@ -175,7 +185,7 @@ def command(
         from leobatch.planfile import save_plan
 
         save_plan(result.priced, save_to)
-        if not as_json:
+        if not as_json and not is_quiet():
             click.echo(f"Saved to {save_to}; render exactly this with `leobatch run {save_to}`.")
     if summary.over_budget:
         raise BudgetError(
@@ -251,7 +261,7 @@ def render_summary(
 
         write_line(console.file, "\n".join(by_lines(summary.by, terminal=terminal)) + "\n")
     label = f"{summary.source_label}; {note}" if note else summary.source_label
-    console.print(f"credits: {summary.credits:,} ({label})")
+    console.print(f"credits: {summary.credits:,} ({label})", soft_wrap=True)  # one line, to grep
     if summary.unknown_jobs:
         console.print(f"unknown price: {summary.unknown_jobs} jobs (not counted in the total)")
     console.print(f"price classes: {summary.price_classes}")
