@@ -61,14 +61,43 @@ def _available(module: str) -> bool:
     return find_spec(module) is not None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="NO_COLOR=1 turns colour off. Shell completion: "
+    'eval "$(_LEOBATCH_COMPLETE=bash_source leobatch)" (zsh_source, fish_source).',
+)
 @click.version_option(__version__, prog_name="leobatch")
-def cli() -> None:
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print nothing but errors (and what --json asks for); the exit code tells the rest.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Log every API request and its status to stderr (never the key).",
+)
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     """Render image and video asset sets with the Leonardo.ai API from YAML recipes.
 
     Validate and price a recipe before a credit is spent, then run it within the account's
     limits, journaled so that an interrupted run resumes without paying twice.
     """
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose contradict each other: give one")
+    ctx.obj = {"quiet": quiet, "verbose": verbose}
+    if verbose:
+        import logging  # here, not at the top: `leobatch --help` stays fast
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logger = logging.getLogger("leobatch.api")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -76,8 +76,9 @@ def console(file: TextIO | None = None, **options: Any) -> Any:
             _gone.add(id(self.file))
             _silence(self.file)
 
-    if no_color():
+    if no_color():  # https://no-color.org; rich's own no_color still emits bold and dim
         options["no_color"] = True
+        options["color_system"] = None
     return _Console(file=file or sys.stdout, **options)
 
 
@@ -192,6 +193,7 @@ class RichProgress:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             transient=False,
+            console=console(),
         )
         self.stage_of = {job.key: job.stage for job in plan.jobs}
         per_stage: Counter[str] = Counter(self.stage_of.values())

@@ -125,15 +125,16 @@ def _plain(headers: tuple[str, ...], rows: Rows) -> str:
 
 
 def _rich(title: str, headers: tuple[str, ...], rows: Rows) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from leobatch.cli._progress import console
 
     table = Table(title=title, title_justify="left")
     for header in headers:
         table.add_column(header)
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    console().print(table)
 
 
 async def _live_rows(table: str, emulator: bool) -> tuple[tuple[str, ...], Rows]:

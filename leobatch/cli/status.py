@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from leobatch.cli._options import is_quiet
 from leobatch.cli._select import select_plan, selection_of, selection_options
 from leobatch.run.journal import JobState, Journal, Summary
 
@@ -152,7 +153,7 @@ def command(recipe: Path | None, output_dir: Path | None, as_json: bool, **selec
     if not Journal.exists(target):
         if as_json:
             click.echo(json.dumps({"output_dir": str(target), "jobs": 0, "ran": False}))
-        else:
+        elif not is_quiet():
             click.echo(f"nothing has run yet for {recipe or target} (no journal in {target})")
         return
     keys: frozenset[str] | None = None
@@ -179,7 +180,7 @@ def command(recipe: Path | None, output_dir: Path | None, as_json: bool, **selec
     )
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
-    else:
+    elif not is_quiet():  # `leobatch -q status`: nothing but errors
         click.echo(_human(data))
 
 

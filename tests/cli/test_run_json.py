@@ -70,6 +70,7 @@ def test_json_lines_start_with_the_plan_and_carry_the_schema(tmp_path: Path) -> 
     `plan --json` object), the last the finish."""
     recipe = _copy(tmp_path)
     out, err = _popen(recipe, "--json").communicate(timeout=120)
+    assert b"Traceback" not in err
     events = [json.loads(line) for line in out.decode().splitlines()]
     assert all(event["schema"] == 1 for event in events)
     first = events[0]
