@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+
+from leobatch.cli._select import select_plan, selection_of, selection_options
 
 __all__ = ["command"]
 
@@ -15,7 +18,6 @@ __all__ = ["command"]
 @click.argument("recipe", type=click.Path(exists=True, path_type=Path))
 @click.option("--rows", metavar="AXIS", help="Matrix axis along the rows (default: 2nd largest).")
 @click.option("--cols", metavar="AXIS", help="Matrix axis along the columns (default: largest).")
-@click.option("--stage", metavar="NAME", help="Report only this stage.")
 @click.option("--sheets", is_flag=True, help="Also draw paginated JPEG contact sheets per stage.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the index in a web browser.")
 @click.option(
@@ -25,24 +27,35 @@ __all__ = ["command"]
     type=click.Path(file_okay=False, path_type=Path),
     help="Write the report here instead of <output.dir>/report/.",
 )
+@selection_options
 def command(
     recipe: Path,
     rows: str | None,
     cols: str | None,
-    stage: str | None,
     sheets: bool,
     open_browser: bool,
     report_dir: Path | None,
+    **select: Any,
 ) -> None:
     """Build a static HTML report of RECIPE's outputs, from its manifest and files only.
 
     One page per stage, laid out as grids along the matrix axes (further axes become sections),
     with thumbnails, credits, failures and a command that re-renders each cell; an index with
     totals and a per-model summary. RECIPE may also be an output folder holding a manifest.json.
-    Rebuilding only writes what changed.
+    Rebuilding only writes what changed. The selection options (--where, --stage, --sample ...)
+    narrow it to the jobs they select (they need RECIPE); one --stage reports that stage alone.
     """
     from leobatch.report import build_report, resolve_source
 
+    selection = selection_of(**select)
+    keys: frozenset[str] | None = None
+    if not selection.everything:
+        if recipe.is_dir():
+            raise click.UsageError("selecting jobs needs the RECIPE (not an output folder)")
+        from leobatch.plan import plan_recipe
+
+        keys = select_plan(plan_recipe(recipe), selection).keys
+    stage = selection.stages[0] if len(selection.stages) == 1 else None
     source = resolve_source(recipe)
     if source.note is not None:
         click.echo(f"note: {source.note}", err=True)
@@ -52,6 +65,7 @@ def command(
         rows=rows,
         cols=cols,
         stage=stage,
+        select=keys,
         sheets=sheets,
         order=source.order,
         recipe_dir=source.recipe_dir,

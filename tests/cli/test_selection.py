@@ -164,3 +164,18 @@ def test_status_summarises_only_the_selected_jobs(
     )
     assert no_recipe.returncode == 2
     assert "selecting jobs needs the RECIPE" in no_recipe.stderr
+
+
+def test_report_shows_only_the_selected_jobs(
+    make_emulator: Callable[..., EmulatorHandle], recipe: Path
+) -> None:
+    """report --where / --stage: the pages count exactly the selected jobs."""
+    emu = make_emulator(time_scale=TIME_SCALE)
+    assert _run(emu, recipe).returncode == 0
+    whole = _leobatch(emu, "report", str(recipe))
+    assert whole.stdout.splitlines()[0].startswith("2 stages, 24 jobs, 24 outputs")
+    phoenix = _leobatch(emu, "report", str(recipe), "--where", "model=phoenix-1.0")
+    assert phoenix.returncode == 0, phoenix.stderr
+    assert phoenix.stdout.splitlines()[0].startswith("2 stages, 12 jobs, 12 outputs")
+    shots = _leobatch(emu, "report", str(recipe), "--stage", "shot", "--where", "seed=11")
+    assert shots.stdout.splitlines()[0].startswith("1 stage, 6 jobs, 6 outputs")

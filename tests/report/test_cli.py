@@ -108,12 +108,14 @@ def test_mistakes_are_one_line_and_exit_1(
         ".leobatch folder (the run journal lives there); choose another folder",
         ("--rows", "style"): "error: --rows: no stage has an axis 'style' with more than one "
         "value (axes that vary: model, seed)",
-        ("--stage", "clean"): f"error: --stage: no stage 'clean' in {out / 'manifest.json'} "
-        "(its stages: hero)",
     }
     for args, message in cases.items():
         got = _report_in_process(tmp_path, capsys, monkeypatch, "grid.yaml", *args)
         assert got == (1, message + "\n"), args
+    # --stage is a job selection (as on plan, run and status): a typo is a usage error.
+    code, err = _report_in_process(tmp_path, capsys, monkeypatch, "grid.yaml", "--stage", "heor")
+    assert code == 2
+    assert "--stage 'heor': no such stage; did you mean 'hero'? (known: hero)" in err
     (out / "manifest.json").unlink()
     assert _report_in_process(tmp_path, capsys, monkeypatch, "grid.yaml") == (
         1,
