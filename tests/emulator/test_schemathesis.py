@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from tests.conftest import EmulatorHandle
 
 DOCUMENT = Path(__file__).parent / "data" / "leonardo-openapi-v1.json"
-MAX_EXAMPLES = 30
+MAX_EXAMPLES = 20
 
 #: (method, path) of every documented operation the emulator serves. Not in the document:
 #: ``POST /generations-video-upscale`` (api-facts 8.5); not served: the rest of the document.
