@@ -179,3 +179,23 @@ def test_report_shows_only_the_selected_jobs(
     assert phoenix.stdout.splitlines()[0].startswith("2 stages, 12 jobs, 12 outputs")
     shots = _leobatch(emu, "report", str(recipe), "--stage", "shot", "--where", "seed=11")
     assert shots.stdout.splitlines()[0].startswith("1 stage, 6 jobs, 6 outputs")
+
+
+def test_the_reports_per_cell_command_selects_just_that_cell(
+    make_emulator: Callable[..., EmulatorHandle], recipe: Path
+) -> None:
+    """The command a report cell offers, run as plan, selects that one job (and its upstream)."""
+    import shlex
+
+    from leobatch.report.model import read_manifest, rerun_command
+
+    emu = make_emulator(time_scale=TIME_SCALE)
+    assert _run(emu, recipe).returncode == 0
+    manifest = read_manifest(recipe.parent / "out" / "grid" / "manifest.json")
+    for job in manifest.jobs[:: len(manifest.jobs) // 4]:
+        words = shlex.split(rerun_command(str(recipe), job))
+        assert words[:3] == ["leobatch", "run", str(recipe)]
+        plan = _leobatch(emu, "plan", str(recipe), "--json", *words[3:])
+        assert plan.returncode == 0, plan.stderr
+        expected = 1 if job.upstream is None else 2
+        assert json.loads(plan.stdout)["selection"]["jobs"] == expected, words
