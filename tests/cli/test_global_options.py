@@ -132,3 +132,31 @@ def test_shell_completion_script_is_produced(shell: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "_LEOBATCH_COMPLETE" in done.stdout and "leobatch" in done.stdout
+
+
+def test_the_pre_commit_hook_validates_the_recipes_it_is_given() -> None:
+    """.pre-commit-hooks.yaml: run as pre-commit would (entry + the matching files), every
+    example recipe passes; files outside a recipes folder are not matched."""
+    import re
+
+    import yaml
+
+    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    assert (hook["id"], hook["language"], hook["types"]) == (
+        "leobatch-validate",
+        "python",
+        ["yaml"],
+    )
+    assert hook["pass_filenames"] is True
+    files = re.compile(hook["files"])
+    assert not files.search(".pre-commit-hooks.yaml") and not files.search("schemas/x.yaml")
+    recipes = sorted(
+        str(p.relative_to(REPO)) for p in (REPO / "recipes").glob("*.yaml")
+        if files.search(str(p.relative_to(REPO)))
+    )  # fmt: skip
+    assert "recipes/quickstart.yaml" in recipes
+    program, *args = hook["entry"].split()
+    assert program == "leobatch"
+    result = leobatch(*args, *recipes)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count(": ok — ") == len(recipes)
