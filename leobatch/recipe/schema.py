@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -53,8 +53,29 @@ def schema_problems(value: Any, marks: Marks, display: str) -> list[Problem]:
 
 
 def schema_findings(value: Any) -> list[tuple[KeyPath, str]]:
-    """Every schema violation of ``value`` as (key path, message)."""
-    return [found for error in _validator().iter_errors(value) for found in _describe(error)]
+    """Every schema violation of ``value`` as (key path, message), but those the plan-time
+    rules report better (see ``_checked_at_plan``)."""
+    return [
+        found
+        for error in _validator().iter_errors(value)
+        if not _checked_at_plan(error)
+        for found in _describe(error)
+    ]
+
+
+def _checked_at_plan(error: ValidationError) -> bool:
+    """Whether the plan-time rules check what ``error`` is about, with a better message.
+
+    The schema types ``params`` fields and lists catalogue names so that editors complete and
+    flag them; leobatch's own rules know more (a model's own seed range, any spelling of a
+    name, UUIDs, the live catalogue, retired models and their replacements), and still run
+    on a stage that the schema finds no other fault in.
+    """
+    path = tuple(error.absolute_path)
+    in_params = len(path) >= 4 and path[0] == "stages" and path[2] == "params"
+    in_defaults = len(path) >= 3 and path[0] == "defaults"
+    catalogue = isinstance(error.schema, dict) and "x-catalogue" in error.schema
+    return in_params or in_defaults or catalogue
 
 
 def _dotted(path: KeyPath) -> str:
@@ -129,6 +150,20 @@ def _describe(error: ValidationError) -> Iterator[tuple[KeyPath, str]]:
         near = difflib.get_close_matches(str(error.instance), choices, n=1, cutoff=0.5)
         hint = f"; did you mean {near[0]!r}?" if near else f" (one of: {', '.join(choices)})"
         yield path, f"{where}: {_short(error.instance)} is not allowed{hint}"
+        return
+    if kind == "anyOf" and error.context and all(e.validator == "required" for e in error.context):
+        # alternatives of required keys (an element's name or akUUID): one message for all
+        keys = [
+            k
+            for e in error.context
+            for k in cast(list[str], e.validator_value)
+            if k not in instance
+        ]
+        others = " or ".join(repr(k) for k in keys[1:])
+        yield (
+            path,
+            f"{where}: missing required key {keys[0]!r}" + (f" (or {others})" if others else ""),
+        )
         return
     if kind in ("oneOf", "anyOf") and error.context:
         # the branch whose type fits says what is wrong inside; else list the types allowed

@@ -190,6 +190,6 @@ def test_schema_messages_say_what_is_wrong(tmp_path: Path) -> None:
         "r.yaml:3:3: matrix.a: expected a list or a mapping, got string",
         "r.yaml:4:3: matrix.b: needs at least 1 value",
         "r.yaml:5:7: matrix.c.file: an axis file must be .csv, .jsonl or .txt, not 'x.png'",
-        "r.yaml:9:16: stages.s.elements[0]: missing required key 'name'",
+        "r.yaml:9:16: stages.s.elements[0]: missing required key 'name' (or 'akUUID')",
         "r.yaml:9:17: stages.s.elements[0]: unknown key 'nam'; did you mean 'name'?",
     ]
