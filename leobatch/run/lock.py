@@ -11,6 +11,7 @@ release.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -67,12 +68,10 @@ class DirLock:
         payload = json.dumps(
             {"pid": holder.pid, "host": holder.host, "started_at": holder.started_at}
         )
-        try:
+        # On a full disk this fails. The lock is held all the same (the holder's name only helps
+        # others say who is in the way); the journal, opened next, says what is wrong and stops.
+        with contextlib.suppress(OSError):
             _holder_path(lock_path).write_text(payload, encoding="utf-8")
-        except OSError:
-            # A full disk. The lock is held all the same (the holder's name only helps others
-            # say who is in the way); the journal, opened next, says what is wrong and stops.
-            pass
         return cls(lock, lock_path, holder)
 
     @property
