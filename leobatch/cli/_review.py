@@ -153,18 +153,7 @@ def _job_json(job: Job, credits: Mapping[str, int | None], by_key: Mapping[str, 
 
 
 def _removed_json(job: RemovedJob) -> dict[str, Any]:
-    return {
-        "key": job.key,
-        "stage": job.stage,
-        "kind": job.kind,
-        "model": job.model,
-        "status": job.status,
-        "matrix": dict(job.matrix) if job.matrix is not None else None,
-        "prompt": job.prompt,
-        "credits_estimated": job.credits_estimated,
-        "credits_charged": job.credits_charged,
-        "files": sum(1 for out in job.outputs if out.downloaded),
-    }
+    return job.to_json() | {"files": sum(1 for out in job.outputs if out.downloaded)}
 
 
 def _job_cells(

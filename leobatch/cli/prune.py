@@ -170,24 +170,11 @@ def _json(prune: PrunePlan, dry_run: bool, done: Pruned | None) -> dict[str, Any
     return {
         "output_dir": str(prune.output_dir),
         "dry_run": dry_run,
-        "jobs": [_job_json(job) | {"files": files.get(job.key, [])} for job in prune.jobs],
-        "in_flight": [_job_json(job) for job in prune.in_flight],
+        "jobs": [job.to_json() | {"files": files.get(job.key, [])} for job in prune.jobs],
+        "in_flight": [job.to_json() for job in prune.in_flight],
         "removed": (
             {"jobs": done.jobs, "files": done.files, "bytes": done.bytes, "folders": done.folders}
             if done is not None
             else {"jobs": 0, "files": 0, "bytes": 0, "folders": 0}
         ),
-    }
-
-
-def _job_json(job: RemovedJob) -> dict[str, Any]:
-    return {
-        "key": job.key,
-        "stage": job.stage,
-        "kind": job.kind,
-        "model": job.model,
-        "status": job.status,
-        "matrix": dict(job.matrix) if job.matrix is not None else None,
-        "prompt": job.prompt,
-        "credits_charged": job.credits_charged,
     }

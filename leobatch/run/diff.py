@@ -47,6 +47,20 @@ class RemovedJob:
         """Whether a remote result may still come (submitting or submitted): never pruned."""
         return self.status in ("submitting", "submitted")
 
+    def to_json(self) -> dict[str, Any]:
+        """What ``plan --diff --json`` and ``prune --json`` say of the job."""
+        return {
+            "key": self.key,
+            "stage": self.stage,
+            "kind": self.kind,
+            "model": self.model,
+            "status": self.status,
+            "matrix": dict(self.matrix) if self.matrix is not None else None,
+            "prompt": self.prompt,
+            "credits_estimated": self.credits_estimated,
+            "credits_charged": self.credits_charged,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class PlanDiff:
