@@ -17,17 +17,13 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-import anyio
 import httpx
 import pytest
 
-from leobatch.api.client import LeonardoClient
-from leobatch.plan import expand_plan
-from leobatch.pricing.calculator import price_online
 from leobatch.pricing.priced import PricedPlan
-from leobatch.recipe import load_recipe
 from leobatch.run.journal import Journal
 from tests.conftest import EmulatorHandle
+from tests.run.test_crash import _priced
 
 TIME_SCALE = 0.05
 
@@ -70,14 +66,6 @@ def _start_run(
         stdout=subprocess.PIPE,
         stderr=stderr,
     )  # fmt: skip
-
-
-def _priced(recipe: Path, emu: EmulatorHandle) -> PricedPlan:
-    async def price() -> PricedPlan:
-        async with LeonardoClient(emu.api_key, emu.base_url) as client:
-            return await price_online(expand_plan(load_recipe(recipe)), client, cache=None)
-
-    return anyio.run(price)
 
 
 def _kill_at_random_moments(recipe: Path, emu: EmulatorHandle, runs: int, seed: int) -> int:
