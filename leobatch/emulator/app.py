@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -66,6 +66,10 @@ def _api(name: str, handler: Handler, create: str | None) -> Handler:
             response = await handler(request)
         except Refusal as refusal:
             response = refusal.response()
+        except ClientDisconnect:
+            # The client went away before its body arrived (a run stopped at once): nothing was
+            # created and nobody is left to answer; not a server error worth a traceback.
+            return Response(status_code=499)
         if state.fault("drop"):
             return DroppedResponse(response.body, response.status_code)
         return response
