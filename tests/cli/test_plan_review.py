@@ -4,9 +4,6 @@ a partial run and after a recipe edit, and `--exit-code` for CI gates (loopback 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +12,7 @@ import pytest
 
 from leobatch import expand_plan, load_recipe
 from leobatch.pricing.offline import price_offline
-from tests.cli.support import leobatch
+from tests.cli.support import leobatch, on_emulator
 from tests.conftest import EmulatorHandle
 
 TIME_SCALE = 0.01
@@ -43,12 +40,7 @@ stages:
 """
 
 
-def _leobatch(emu: EmulatorHandle, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LEONARDO_API_KEY": emu.api_key, "LEONARDO_API_BASE_URL": emu.base_url}
-    return subprocess.run(
-        [sys.executable, "-m", "leobatch", *args], env=env, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
+_leobatch = on_emulator
 
 
 def _run(emu: EmulatorHandle, recipe: Path, *selection: str) -> None:

@@ -4,15 +4,13 @@ totals, and a final summary that says what the manifest and ``status`` say."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from leobatch.cli._progress import Tally
 from leobatch.run.events import Event
+from tests.cli.support import on_emulator
 from tests.conftest import EmulatorHandle
 
 TIME_SCALE = 0.01
@@ -34,12 +32,7 @@ stages:
 """
 
 
-def _leobatch(emu: EmulatorHandle, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LEONARDO_API_KEY": emu.api_key, "LEONARDO_API_BASE_URL": emu.base_url}
-    return subprocess.run(
-        [sys.executable, "-m", "leobatch", *args], env=env, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
+_leobatch = on_emulator
 
 
 def test_the_tally_counts_each_job_once_and_credits_net_of_refunds() -> None:

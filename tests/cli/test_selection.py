@@ -4,9 +4,7 @@ pilot-then-promote without a job submitted twice."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 import pytest
 
 from leobatch.run.journal import Journal
+from tests.cli.support import on_emulator
 from tests.conftest import EmulatorHandle
 
 TIME_SCALE = 0.01
@@ -41,12 +40,7 @@ stages:
 """
 
 
-def _leobatch(emu: EmulatorHandle, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LEONARDO_API_KEY": emu.api_key, "LEONARDO_API_BASE_URL": emu.base_url}
-    return subprocess.run(
-        [sys.executable, "-m", "leobatch", *args], env=env, capture_output=True, text=True,
-        timeout=120, check=False,
-    )  # fmt: skip
+_leobatch = on_emulator
 
 
 def _creates(emu: EmulatorHandle) -> int:
