@@ -74,3 +74,12 @@ def make_emulator() -> Iterator[Callable[..., EmulatorHandle]]:
 def emulator(make_emulator: Callable[..., EmulatorHandle]) -> EmulatorHandle:
     """A real emulator on a free loopback port: fast clock, 10 slots, lots of credits, no faults."""
     return make_emulator()
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test gets its own user data dir (the account database: price book, uploads), so no
+    test learns prices from another, and none writes to the real user's."""
+    monkeypatch.setenv("LEOBATCH_DATA_DIR", str(tmp_path_factory.mktemp("data")))
