@@ -51,11 +51,19 @@ _OPTIONS = (
         "also the axes credits are broken down by; there --by works without --sample too.",
     ),
     click.option("--limit", type=int, metavar="N", help="At most N jobs, the first in plan order."),
+    click.option(
+        "--shard",
+        metavar="I/N",
+        help="Only the I-th of N parts of the plan (for a CI matrix): whole pipelines, balanced "
+        "by job count, the same on every machine; the N parts together are the plan. Taken "
+        "before the other options, which narrow within it. `leobatch collect` merges the "
+        "parts' manifests.",
+    ),
 )
 
 
 def selection_options(f: F) -> F:
-    """Add --where, --stage, --failed, --sample, --by and --limit to a command."""
+    """Add --where, --stage, --failed, --sample, --by, --limit and --shard to a command."""
     for option in reversed(_OPTIONS):
         f = option(f)
     return f
@@ -68,6 +76,7 @@ def selection_of(
     sample: int | None,
     sample_by: str | None,
     limit: int | None,
+    shard: str | None = None,
     *,
     by_alone: bool = False,
 ) -> Selection:
@@ -77,7 +86,7 @@ def selection_of(
     ``--by`` also names the axes of the credit breakdown: see :func:`by_axes`). ``stage`` among
     the ``--by`` axes is left out of the sampling cells, which are per stage anyway.
     """
-    from leobatch.plan.select import Selection, SelectionError, parse_where
+    from leobatch.plan.select import Selection, SelectionError, parse_shard, parse_where
 
     if sample_by and sample is None and not by_alone:
         raise click.UsageError("--by goes with --sample (only plan takes --by alone)")
@@ -90,6 +99,7 @@ def selection_of(
             sample=sample,
             sample_by=cells,
             limit=limit,
+            shard=parse_shard(shard) if shard is not None else None,
         )
     except SelectionError as e:
         raise click.UsageError(str(e)) from None

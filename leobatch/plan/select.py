@@ -1,24 +1,37 @@
 """Job selection: which jobs of a plan a command works on (``--where``, ``--stage``, ``--failed``,
-``--sample K --by AXES``, ``--limit N``).
+``--sample K --by AXES``, ``--limit N``, ``--shard I/N``).
 
 Selection never changes a job: keys stay the same, so a pilot's jobs are reused by the full run.
 A selection is always closed upstream (a selected job brings the upstream jobs it consumes, which
 cost nothing once rendered), and it is applied in this order: filters (all must hold), sample,
 limit (the first N of what the filters kept, in plan order), then the upstream those need.
+
+A *shard* (``--shard I/N``, for CI matrices) is taken first, from the whole plan: the plan's
+pipelines (a root job and everything downstream of it) are dealt out to N shards, balanced by
+job count, the same way on every machine that plans the same recipe; the other options then
+narrow within the shard. So the N shards' union is the plan and their intersection empty.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from leobatch.errors import LeobatchError
 from leobatch.plan.jobs import Job, Plan
 
-__all__ = ["Condition", "Selection", "SelectionError", "parse_where", "select_jobs"]
+__all__ = [
+    "Condition",
+    "Selection",
+    "SelectionError",
+    "parse_shard",
+    "parse_where",
+    "select_jobs",
+    "shard_jobs",
+]
 
 
 class SelectionError(LeobatchError):
@@ -67,6 +80,8 @@ class Selection:
     sample: int | None = None
     sample_by: tuple[str, ...] = ()
     limit: int | None = None
+    #: (I, N): the I-th of N shards (1-based), see :func:`shard_jobs`
+    shard: tuple[int, int] | None = None
 
     @property
     def everything(self) -> bool:
@@ -84,6 +99,8 @@ class Selection:
             parts.append(f"--sample {self.sample}{by}")
         if self.limit is not None:
             parts.append(f"--limit {self.limit}")
+        if self.shard is not None:
+            parts.append(f"--shard {self.shard[0]}/{self.shard[1]}")
         return " ".join(parts)
 
 
@@ -97,9 +114,10 @@ def select_jobs(
     if selection.everything:
         return plan.jobs
     _check(plan, selection)
+    jobs = plan.jobs if selection.shard is None else shard_jobs(plan.jobs, *selection.shard)
     wanted = [
         job
-        for job in plan.jobs
+        for job in jobs
         if all(c.holds(job) for c in selection.where)
         and (not selection.stages or job.stage in selection.stages)
         and (not selection.failed or job.key in failed_keys)
@@ -110,6 +128,44 @@ def select_jobs(
         wanted = wanted[: selection.limit]
     keys = _closed_upstream(plan, (job.key for job in wanted))
     return tuple(job for job in plan.jobs if job.key in keys)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``2/4`` -> ``(2, 4)``: the second of four shards (I from 1 to N)."""
+    index, sep, count = text.strip().partition("/")
+    if not sep or not index.strip().isdigit() or not count.strip().isdigit():
+        raise SelectionError(f"--shard {text!r}: expected I/N, e.g. 2/4 (the 2nd of 4 shards)")
+    i, n = int(index), int(count)
+    if n < 1:
+        raise SelectionError(f"--shard {text}: N (the number of shards) must be at least 1")
+    if not 1 <= i <= n:
+        raise SelectionError(f"--shard {text}: I must be between 1 and {n} (shards count from 1)")
+    return i, n
+
+
+def shard_jobs(jobs: Sequence[Job], index: int, count: int) -> tuple[Job, ...]:
+    """The jobs of shard ``index`` of ``count`` (1-based), in the order of ``jobs``.
+
+    ``jobs`` are a plan's, upstream before downstream. Each pipeline (a root job, one without an
+    upstream among ``jobs``, and every job downstream of it) goes whole to one shard. Pipelines
+    are dealt largest first (ties: by root key) to the shard with the fewest jobs so far (ties:
+    the lowest), so no shard has more jobs than another by more than the largest pipeline, and
+    the deal depends only on the jobs, never on the machine or the run.
+    """
+    if not 1 <= index <= count:
+        raise SelectionError(f"--shard {index}/{count}: I must be between 1 and {count}")
+    root: dict[str, str] = {}
+    for job in jobs:
+        up = job.upstream.key if job.upstream is not None else None
+        root[job.key] = root[up] if up is not None and up in root else job.key
+    sizes = Counter(root.values())
+    loads = [0] * count
+    shard_of: dict[str, int] = {}
+    for key in sorted(sizes, key=lambda k: (-sizes[k], k)):
+        least = min(range(count), key=lambda s: (loads[s], s))
+        shard_of[key] = least
+        loads[least] += sizes[key]
+    return tuple(job for job in jobs if shard_of[root[job.key]] == index - 1)
 
 
 def _check(plan: Plan, selection: Selection) -> None:
