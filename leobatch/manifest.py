@@ -19,7 +19,7 @@ import errno
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from leobatch.errors import ManifestError
 from leobatch.plan.jobs import Job, Plan
 from leobatch.run.journal import JobState, Journal, OutputState
 
-__all__ = ["ManifestWriter", "build_manifest", "write_manifest"]
+__all__ = ["ManifestWriter", "build_manifest", "manifest_totals", "write_manifest"]
 
 #: (status, credits estimated, credits charged) of one job: what the totals are made of.
 _Figures = tuple[str, "int | None", "int | None"]
@@ -170,10 +170,14 @@ def _figures(entry: Mapping[str, Any]) -> _Figures:
     return (entry["status"], entry["credits_estimated"], entry["credits_charged"])
 
 
+def manifest_totals(jobs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``totals`` of a manifest whose job entries are ``jobs`` (``collect`` recomputes a
+    merged manifest's with it)."""
+    return _totals([_figures(job) for job in jobs])
+
+
 def _head(plan: Plan, base: Path, figures: list[_Figures]) -> dict[str, Any]:
     """Everything but the jobs."""
-    complete = sum(1 for status, _, _ in figures if status == "complete")
-    failed = sum(1 for status, _, _ in figures if status == "failed")
     return {
         "leobatch": __version__,
         "recipe": {
@@ -181,14 +185,20 @@ def _head(plan: Plan, base: Path, figures: list[_Figures]) -> dict[str, Any]:
             "path": _relative(Path(plan.recipe_path), base),
             "sha256": plan.recipe_sha256,
         },
-        "totals": {
-            "jobs": len(figures),
-            "complete": complete,
-            "failed": failed,
-            "pending": len(figures) - complete - failed,
-            "credits_estimated": sum(est or 0 for _, est, _ in figures),
-            "credits_charged": sum(charged or 0 for _, _, charged in figures),
-        },
+        "totals": _totals(figures),
+    }
+
+
+def _totals(figures: list[_Figures]) -> dict[str, Any]:
+    complete = sum(1 for status, _, _ in figures if status == "complete")
+    failed = sum(1 for status, _, _ in figures if status == "failed")
+    return {
+        "jobs": len(figures),
+        "complete": complete,
+        "failed": failed,
+        "pending": len(figures) - complete - failed,
+        "credits_estimated": sum(est or 0 for _, est, _ in figures),
+        "credits_charged": sum(charged or 0 for _, _, charged in figures),
     }
 
 
