@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 
+from leobatch.account_store import account_fingerprint
 from leobatch.api.client import Created
 from leobatch.errors import (
     ApiValidationError,
@@ -22,6 +23,7 @@ from leobatch.plan.jobs import Job
 from leobatch.pricing.classes import price_request
 from leobatch.run._state import GENERATION_KINDS, VARIATION_KINDS, _backoff_s
 from leobatch.run._track import Tracking
+from leobatch.run.account_records import shared_upload, store_upload
 from leobatch.run.events import Event
 from leobatch.run.inputs import fill_body
 from leobatch.run.reconcile import (
@@ -293,16 +295,29 @@ class Submitting(Tracking):
         raise PlanError(f"job {job.key[:12]}: upstream output {job.upstream.output} is missing")
 
     async def _upload(self, rel_path: str, sha256: str) -> str:
+        """The init-image id of a local file: this recipe's upload, else one any recipe of the
+        account made (if the API still knows it), else a new upload, recorded in both."""
         async with self.upload_locks[sha256]:
+            account = account_fingerprint(self.client.base_url, self.user_id)
             known = self.journal.upload_for(sha256)
-            if known is not None:
+            shared = await anyio.to_thread.run_sync(shared_upload, account, sha256)
+            if known is not None and shared in (None, known):
+                if shared is None:  # journaled before uploads were shared: share it now
+                    await anyio.to_thread.run_sync(store_upload, account, sha256, known, None)
                 return known
             path = self.recipe_dir / rel_path
-            data = await anyio.Path(path).read_bytes()
             ext = path.suffix.lower().lstrip(".")
+            for candidate in dict.fromkeys(i for i in (shared, known) if i is not None):
+                await self.global_limit.acquire()
+                if await self.client.get_init_image(candidate) is not None:
+                    self.journal.record_upload(sha256, candidate, ext)
+                    await anyio.to_thread.run_sync(store_upload, account, sha256, candidate, ext)
+                    return candidate
+            data = await anyio.Path(path).read_bytes()
             await self.global_limit.acquire()
             upload_id = await self.client.upload_init_image(data, ext)
             self.journal.record_upload(sha256, upload_id, ext)
+            await anyio.to_thread.run_sync(store_upload, account, sha256, upload_id, ext)
             return upload_id
 
     async def _reconcile(self, claimant: Claimant, started_at: float) -> Created | None:

@@ -109,6 +109,7 @@ class _Engine(Submitting):
                 "user_id": self.user_id,
             }
         )
+        await anyio.to_thread.run_sync(self._register_journal)
         self.charged_before = self.journal.summary().credits_charged
         for state in self.journal.jobs():
             if state.key in self.jobs and state.credits_charged:
@@ -126,6 +127,17 @@ class _Engine(Submitting):
         result = self._result()
         self.emit(Event("finish", data=_result_data(result)))
         return result
+
+    def _register_journal(self) -> None:
+        """Tell the account database this output directory holds one of its journals (for
+        ``history`` and ``clean``; issue #12)."""
+        from leobatch.account_store import account_fingerprint
+        from leobatch.run.account_records import register_journal
+
+        account = account_fingerprint(self.client.base_url, self.user_id)
+        register_journal(
+            account, self.plan.output_dir, self.plan.recipe_name, str(self.plan.recipe_path)
+        )
 
     async def _run_tasks(self, stop: anyio.Event) -> None:
         async with anyio.create_task_group() as tg:
