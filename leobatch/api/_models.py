@@ -24,6 +24,7 @@ __all__ = [
     "ImprovedPrompt",
     "InitImage",
     "PlatformModel",
+    "V2Model",
     "Variation",
     "parse_account",
     "parse_created",
@@ -31,6 +32,7 @@ __all__ = [
     "parse_generation",
     "parse_init_image",
     "parse_platform_model",
+    "parse_v2_model",
     "parse_variation",
 ]
 
@@ -133,6 +135,23 @@ class PlatformModel:
     nsfw: bool
     featured: bool
     image_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class V2Model:
+    """A model from ``GET /v2/models`` (api-v2-facts 1.1).
+
+    ``id`` is what the listing calls its id (a UUID as probed, not the request's ``model``
+    string); ``slug`` is a request string when an entry carries one (``model``, ``slug`` or
+    ``modelId`` holding a non-UUID string: none was seen, tolerated in case the listing grows
+    one); ``parameters`` is the JSON Schema of its ``parameters`` object, as sent.
+    """
+
+    id: str
+    name: str | None
+    slug: str | None
+    parameters: Mapping[str, Any]
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +262,31 @@ def parse_platform_model(obj: Mapping[str, Any]) -> PlatformModel:
         nsfw=as_bool(obj.get("nsfw")) or False,
         featured=as_bool(obj.get("featured")) or False,
         image_url=as_str(as_map(obj.get("generated_image")).get("url")),
+    )
+
+
+def parse_v2_model(obj: Mapping[str, Any]) -> V2Model:
+    """One entry of ``productionApiAvailableModels`` (tolerant: any field may be missing)."""
+    ident = obj.get("id")
+    slug = None
+    for name in ("model", "slug", "modelId"):
+        value = as_str(obj.get(name))
+        if value and not _looks_like_uuid(value):
+            slug = value
+            break
+    return V2Model(
+        id=as_str(ident) or (str(ident) if isinstance(ident, int) else ""),
+        name=as_str(obj.get("name")) or as_str(obj.get("displayName")),
+        slug=slug,
+        parameters=as_map(obj.get("parameters")),
+        raw=dict(obj),
+    )
+
+
+def _looks_like_uuid(value: str) -> bool:
+    parts = value.split("-")
+    return [len(p) for p in parts] == [8, 4, 4, 4, 12] and all(
+        c in "0123456789abcdefABCDEF" for p in parts for c in p
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Container, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+import anyio
 import httpx
 
 from leobatch.api._backoff import RetryPolicy, delay_s
@@ -28,6 +29,7 @@ from leobatch.api._models import (
     ImprovedPrompt,
     InitImage,
     PlatformModel,
+    V2Model,
     Variation,
     parse_account,
     parse_created,
@@ -35,11 +37,13 @@ from leobatch.api._models import (
     parse_generation,
     parse_init_image,
     parse_platform_model,
+    parse_v2_model,
     parse_variation,
 )
 from leobatch.api._scalars import as_int, as_list, as_map, as_str
+from leobatch.api._translate import error_from_body
 from leobatch.api._transport import Transport
-from leobatch.api.wire import ENDPOINTS
+from leobatch.api.wire import ENDPOINTS, Endpoint
 from leobatch.errors import ApiError, NotFoundError, PricingError, TransientError
 
 __all__ = [
@@ -54,8 +58,10 @@ __all__ = [
     "LeonardoClient",
     "PlatformModel",
     "RetryPolicy",
+    "V2Model",
     "Variation",
     "delay_s",
+    "v2_root",
 ]
 
 _UPLOAD_TYPES = {
@@ -86,7 +92,8 @@ class LeonardoClient:
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        key = check_key(api_key)
+        key = self._key = check_key(api_key)
+        self._rng = rng if rng is not None else random.Random()
         self.base_url = base_url.rstrip("/") if transport is not None else check_base_url(base_url)
         self._wire = Transport(
             key,
@@ -95,7 +102,7 @@ class LeonardoClient:
             transport=transport,
             max_connections=max_connections,
             retry=retry if retry is not None else RetryPolicy(),
-            rng=rng if rng is not None else random.Random(),
+            rng=self._rng,
         )
 
     @classmethod
@@ -145,6 +152,21 @@ class LeonardoClient:
         data = await self._get("/platformModels")
         return tuple(parse_platform_model(as_map(m)) for m in as_list(data.get("custom_models")))
 
+    async def v2_models(self) -> tuple[V2Model, ...]:
+        """The models the v2 surface lists (``GET /v2/models``; api-v2-facts 1.1).
+
+        Read tolerantly: the documented ``{"productionApiAvailableModels": [...]}``, a bare
+        array, or ``models`` / ``data``. Entries that are not objects are skipped.
+        """
+        data = await self._json("GET", "/v2/models", idempotent=True, surface="v2")
+        rows: Any = data
+        if isinstance(data, Mapping):
+            for key in ("productionApiAvailableModels", "models", "data"):
+                if isinstance(data.get(key), list):
+                    rows = data[key]
+                    break
+        return tuple(parse_v2_model(row) for row in as_list(rows) if isinstance(row, Mapping))
+
     async def elements(self) -> tuple[Element, ...]:
         """The platform elements (LoRAs) (``GET /elements``)."""
         data = await self._get("/elements")
@@ -153,18 +175,67 @@ class LeonardoClient:
     # -- creates -----------------------------------------------------------------------------
 
     async def create(self, endpoint: str, body: Mapping[str, Any]) -> Created:
-        """POST ``body`` to a create endpoint (a ``wire.ENDPOINTS`` key). Never retried."""
+        """POST ``body`` to a create endpoint (a ``wire.ENDPOINTS`` key). Never retried.
+
+        A 2xx answer that carries an error (a GraphQL error array, or a flat ``{error, path,
+        code}``: the API sometimes refuses with HTTP 200) raises the error it states: it is
+        a failed create, never a success. A 2xx answer with neither an error nor the job
+        object is of unknown effect (:class:`TransientError`: reconcile before resubmitting).
+        """
         spec = ENDPOINTS.get(endpoint)
         if spec is None:
             raise ValueError(f"not a create endpoint: {endpoint!r}")
-        data, _ = await self._wire.call("POST", spec.path, idempotent=False, json=dict(body))
-        job = data.get(spec.response_key)
-        if not isinstance(job, Mapping):
+        data = await self._json(
+            "POST", spec.path, idempotent=False, surface=spec.surface, json=dict(body),
+            expected_key=spec.response_key,
+        )  # fmt: skip
+        job = _job_object(data, spec)
+        if job is None:
             raise TransientError(f"POST {spec.path}: the response has no {spec.response_key}")
         created = parse_created(job, spec.job_id_field)
         if spec.job_id_field and not created.id:
             raise TransientError(f"POST {spec.path}: the response has no {spec.job_id_field}")
         return created
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        idempotent: bool,
+        surface: str = "v1",
+        expected_key: str = "",
+        **kw: Any,
+    ) -> Any:
+        """The parsed JSON (object or array) at ``path`` on ``surface``; errors in a 2xx raised.
+
+        A 2xx body that does not parse was cut short: an idempotent call is asked again (a
+        few times), any other is of unknown effect (:class:`TransientError`).
+        """
+        base = self.base_url if surface == "v1" else v2_root(self.base_url)
+        what = f"{method} {path}"
+        for cut in range(1, self.retry.attempts + 1):
+            response, _ = await self._wire.send(
+                method, base + path, what, idempotent=idempotent, **kw
+            )
+            try:
+                data = response.json()
+            except (ValueError, UnicodeDecodeError) as e:
+                error = TransientError(f"{what}: the response is not JSON", status=200)
+                if not idempotent or cut >= self.retry.attempts:
+                    raise error from e
+                policy = self.retry
+                await anyio.sleep(
+                    delay_s(cut - 1, None, self._rng, base_s=policy.base_s, cap_s=policy.cap_s)
+                )
+                continue
+            failure = error_from_body(
+                what, data, response.headers, self._key, expected_key=expected_key
+            )
+            if failure is not None:
+                raise failure
+            return data
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def improve_prompt(
         self, prompt: str, *, instructions: str | None = None, is_video: bool = False
@@ -286,6 +357,35 @@ class LeonardoClient:
         # after a retried DELETE, "not found" only means an earlier try already deleted it
         if not isinstance(data.get(key), Mapping) and tries == 1:
             raise NotFoundError(f"DELETE {path}: no such id", status=200)
+
+
+def v2_root(base_url: str) -> str:
+    """The API root the v2 paths hang from: the v1 base URL without its ``/v1``.
+
+    ``https://cloud.leonardo.ai/api/rest/v1`` -> ``https://cloud.leonardo.ai/api/rest``, so
+    ``/v2/generations`` lands on ``.../api/rest/v2/generations`` (api-v2-facts 1.1).
+    """
+    base = base_url.rstrip("/")
+    if not base.endswith("/v1"):
+        raise ApiError(
+            f"cannot reach the v2 API from the base URL {base!r}: LEONARDO_API_BASE_URL must "
+            "end in /v1 (e.g. https://cloud.leonardo.ai/api/rest/v1); v2 replaces that with /v2"
+        )
+    return base.removesuffix("/v1")
+
+
+def _job_object(data: Any, spec: Endpoint) -> Mapping[str, Any] | None:
+    """The job object of a create response: ``data[response_key]``; for v2 also the body
+    itself when it carries a top-level ``generationId`` (a 3P summary of the create's answer,
+    api-v2-facts 1.4: the official recipes read ``generate.generationId``)."""
+    if not isinstance(data, Mapping):
+        return None
+    job = data.get(spec.response_key)
+    if isinstance(job, Mapping):
+        return job
+    if spec.surface == "v2" and as_str(data.get(spec.job_id_field)):
+        return data
+    return None
 
 
 def _seg(value: str) -> str:

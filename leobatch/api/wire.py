@@ -149,6 +149,8 @@ class Endpoint:
 
     ``job_id_field`` names the id inside the response object (``generationId`` or ``id``);
     ``poll`` is the path family its job is polled at (``None`` when synchronous).
+    ``surface`` is ``"v1"`` (``path`` relative to the v1 base URL, ``.../api/rest/v1``) or
+    ``"v2"`` (``path`` starts with ``/v2`` and is relative to the API root, ``.../api/rest``).
     """
 
     path: str
@@ -159,6 +161,7 @@ class Endpoint:
     required: tuple[str, ...] = ()
     rate_limited: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)
+    surface: str = "v1"
 
 
 ENDPOINTS: Mapping[str, Endpoint] = {
@@ -320,6 +323,22 @@ ENDPOINTS: Mapping[str, Endpoint] = {
             ),
             "variationId": _STR,
         },
+    ),
+    # The v2 surface (api-v2-facts 1.1-1.4): one create for every v2 model; the envelope is
+    # checked here, ``parameters`` per model by ``leobatch.catalog.v2.check_parameters``. Its
+    # job is read through the v1 ``GET /generations/{id}`` (there is no documented v2 GET).
+    "/v2/generations": Endpoint(
+        path="/v2/generations",
+        response_key="generate",
+        job_id_field="generationId",
+        poll="/generations/{id}",
+        required=("model", "parameters"),
+        fields={
+            "model": _NON_NULL_STR,
+            "public": _BOOL,
+            "parameters": FieldType("object", nullable=False, name="parameters"),
+        },
+        surface="v2",
     ),
     "/prompt/improve": Endpoint(
         path="/prompt/improve",
