@@ -68,7 +68,47 @@ _MEMO: dict[tuple[Any, ...], PriceRequest] = {}
 
 def price_request(job: Job) -> PriceRequest | None:
     """The request that prices ``job``; ``None`` when there is no way to price it."""
+    if job.endpoint == V2_PATH:
+        return price_body(V2_PATH, job.body)
     return price_body(job.kind, job.body, input_size=job.input_size, size=job.size)
+
+
+#: The v2 create endpoint (its jobs keep their v1 kind: image, text-to-video, ...)
+V2_PATH = "/v2/generations"
+#: v2 parameters that do not change what a job costs (v2-contract section 5)
+_V2_FREE = frozenset({"prompt", "negative_prompt", "seed", "style_ids"})
+
+
+def v2_class(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The price class of a v2 body: its model and every parameter except the prompts, the
+    seed, the style ids and the ids of references (their slots, counts and types are kept:
+    GPT Image charges more with a reference). Such a class has no calculator service; it is
+    priced by a published rate or the price book (``leobatch.pricing.learned``)."""
+    parameters = body.get("parameters")
+    params = parameters if isinstance(parameters, Mapping) else {}
+    kept: dict[str, Any] = {k: v for k, v in params.items() if k not in _V2_FREE}
+    guidances = kept.pop("guidances", None)
+    if isinstance(guidances, Mapping):
+        kept["guidances"] = {
+            slot: [_reference_shape(ref) for ref in refs]
+            if isinstance(refs, (list, tuple))
+            else _reference_shape(refs)
+            for slot, refs in guidances.items()
+        }
+    return {"v2": body.get("model"), **kept}
+
+
+def _reference_shape(ref: Any) -> Any:
+    """A reference without its id (or url, or data): what kind of thing it is, and how used."""
+    if not isinstance(ref, Mapping):
+        return None
+    shape: dict[str, Any] = {}
+    for key, value in ref.items():
+        if isinstance(value, Mapping):  # {"image": {"id", "type"}} / {"video": {...}}
+            shape[key] = {"type": value.get("type")}
+        elif key not in ("id", "url", "data"):
+            shape[key] = value
+    return shape
 
 
 def price_body(
@@ -84,13 +124,15 @@ def price_body(
     when known (else derived from ``input_size`` and ``upscaleMultiplier``).
     Fields that do not affect the price (run-time ids, prompts) are ignored.
     """
+    if kind == V2_PATH:
+        return PriceRequest.of(None, v2_class(body), None)
     kind = _KIND_BY_PATH.get(kind, kind)
     if kind in FIXED_CREDITS:
         return PriceRequest.of(None, None, kind)
     if kind == "image":
         return PriceRequest.of("IMAGE_GENERATION", _image(body), None)
     if kind in ("text-to-video", "image-to-video"):
-        return _video(body)
+        return _video(kind, body)
     if kind == "motion-svd":
         return PriceRequest.of("MOTION_SVD_GENERATION", {}, None)
     if kind == "universal-upscale":
@@ -140,7 +182,7 @@ def _image(body: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _video(body: Mapping[str, Any]) -> PriceRequest | None:
+def _video(kind: str, body: Mapping[str, Any]) -> PriceRequest:
     model = body.get("model", "MOTION2")
     if model in ("MOTION2", "MOTION2FAST"):
         resolution = body.get("resolution", "RESOLUTION_480")
@@ -148,7 +190,15 @@ def _video(body: Mapping[str, Any]) -> PriceRequest | None:
     if model in ("VEO3", "VEO3FAST"):
         resolution = body.get("resolution", "RESOLUTION_720")
         return PriceRequest.of("VEO3_MOTION_VIDEO_GENERATION", {"resolution": resolution}, None)
-    return None  # Kling: no calculator representation (pricing-facts §2)
+    # Kling: no calculator representation (pricing-facts §2). A class without a service, so
+    # the price book can learn it: the model, duration and resolution decide what it costs.
+    params = {
+        "kind": kind,
+        "model": model,
+        "duration": body.get("duration"),
+        "resolution": body.get("resolution"),
+    }
+    return PriceRequest.of(None, params, None)
 
 
 def _upscaler(

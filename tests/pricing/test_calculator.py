@@ -150,7 +150,8 @@ def test_unwritable_cache_is_not_fatal(emulator: EmulatorHandle, tmp_path: Path)
 
 
 def test_fixed_kinds_unknown_jobs_and_labels(emulator: EmulatorHandle, tmp_path: Path) -> None:
-    """Fixed kinds use the fixed table and keep the calculator label; Kling video is unknown."""
+    """Fixed kinds use the fixed table and keep the calculator label; Kling video is unknown
+    (a price class of its own, which the price book can learn, but no calculator call)."""
     jobs = [
         *_image_jobs(2, "h"),
         Job(key="nobg", stage="s", kind="nobg", endpoint="/variations/nobg", body={}),
@@ -165,7 +166,7 @@ def test_fixed_kinds_unknown_jobs_and_labels(emulator: EmulatorHandle, tmp_path:
         FIXED_CREDITS["upscale"],
     )
     assert priced.credits["kling"] is None
-    assert (priced.source, priced.unknown_jobs, priced.price_classes) == ("calculator", 1, 4)
+    assert (priced.source, priced.unknown_jobs, priced.price_classes) == ("calculator", 1, 5)
 
 
 def test_refused_request_falls_back_to_the_rate_card(

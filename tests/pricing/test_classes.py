@@ -88,7 +88,8 @@ def test_video_services() -> None:
         assert request.params == {
             "resolution": "RESOLUTION_720" if "veo" in model else "RESOLUTION_480"
         }
-    assert price_request(job("text-to-video", {"model": "kling-2.1", "prompt": "p"})) is None
+    kling = price_request(job("text-to-video", {"model": "kling-2.5", "prompt": "p"}))
+    assert kling is not None and (kling.service, credits(kling)) == (None, None)  # unknown
     assert price_request(job("video-upscale", {}, "text-to-video", (832, 480))) is None
     svd = price_request(job("motion-svd", {}, "image", (1024, 768)))
     assert svd is not None and (svd.service, svd.params) == ("MOTION_SVD_GENERATION", {})
