@@ -1,27 +1,28 @@
 """The HTTP edge: one ``httpx.AsyncClient``, errors translated, idempotent calls retried.
 
-Retries follow a :class:`RetryPolicy` with :func:`delay_s` and ``anyio.sleep``. A call that is
-not idempotent (a create, which may be charged) is tried exactly once.
+Retries go through :class:`~leobatch.api._backoff.Retries` (the one retry loop, shared with the
+downloader) under a :class:`RetryPolicy`. A call that is not idempotent (a create, which may be
+charged) is tried exactly once.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
-import anyio
 import httpx
 
-from leobatch.api._backoff import RetryPolicy, delay_s
+from leobatch.api._backoff import Retries, RetryPolicy
 from leobatch.api._translate import error_from_response, error_from_transport
-from leobatch.errors import RateLimitedError, TransientError
+from leobatch.errors import TransientError
 
 __all__ = ["Transport"]
 
 log = logging.getLogger("leobatch.api")
 _URL_CACHE = 64
+T = TypeVar("T")
 
 
 class Transport:
@@ -93,56 +94,42 @@ class Transport:
         self, method: str, url: str, what: str, *, idempotent: bool, **kw: Any
     ) -> tuple[httpx.Response, int]:
         """The response and how many tries it took, retrying idempotent calls per ``retry``."""
-        policy = self.retry
-        transient = limited = 0
-        while True:
-            try:
-                return await self.send_once(method, url, what, **kw), 1 + transient + limited
-            except (RateLimitedError, TransientError) as e:
-                retry_after = None
-                if isinstance(e, RateLimitedError):
-                    limited += 1
-                    retry_after = e.retry_after_s
-                    attempt, spent = limited - 1, limited >= policy.rate_limited_attempts
-                else:
-                    transient += 1
-                    attempt, spent = transient - 1, transient >= policy.attempts
-                too_long = retry_after is not None and retry_after > policy.max_retry_after_s
-                if not idempotent or spent or too_long:
-                    raise
-                wait = delay_s(
-                    attempt, retry_after, self._rng, base_s=policy.base_s, cap_s=policy.cap_s
-                )
-                log.debug("%s: retry in %.3f s after: %s", what, wait, e)
-                await anyio.sleep(wait)
+
+        async def once() -> httpx.Response:
+            return await self.send_once(method, url, what, **kw)
+
+        return await self._retried(once, what, idempotent)
 
     async def call(
         self, method: str, path: str, *, idempotent: bool, **kw: Any
     ) -> tuple[Mapping[str, Any], int]:
         """The JSON object at ``base_url + path``, and how many tries it took."""
         what = f"{method} {path}"
-        tries = cut = 0
-        while True:
-            response, sent = await self.send(
-                method, self.base_url + path, what, idempotent=idempotent, **kw
-            )
-            tries += sent
-            try:
-                data = response.json()
-            except (ValueError, UnicodeDecodeError) as e:
-                # a 2xx whose body does not parse was cut short: what happened is unknown
-                error = TransientError(f"{what}: the response is not JSON", status=200)
-                error.__cause__ = e
-            else:
-                if isinstance(data, Mapping):
-                    return data, tries
-                error = TransientError(f"{what}: the response is not a JSON object", status=200)
-            # A body cut short with no Content-Length to tell (the connection closed early) is a
-            # dropped connection by another name: an idempotent call is asked again, like one.
-            cut += 1
-            if not idempotent or cut >= self.retry.attempts:
-                raise error
-            policy = self.retry
-            wait = delay_s(cut - 1, None, self._rng, base_s=policy.base_s, cap_s=policy.cap_s)
-            log.debug("%s: retry in %.3f s after: %s", what, wait, error)
-            await anyio.sleep(wait)
+        url = self.base_url + path
+
+        async def once() -> Mapping[str, Any]:
+            return _json_object(await self.send_once(method, url, what, **kw), what)
+
+        return await self._retried(once, what, idempotent)
+
+    async def _retried(
+        self, once: Callable[[], Awaitable[T]], what: str, idempotent: bool
+    ) -> tuple[T, int]:
+        """``once()`` tried exactly once when not ``idempotent``, else through :class:`Retries`."""
+        if not idempotent:
+            return await once(), 1
+        retries = Retries(self.retry, self._rng)
+        return await retries.run(once, what), retries.tries
+
+
+def _json_object(response: httpx.Response, what: str) -> Mapping[str, Any]:
+    """The 2xx body as a JSON object; a body that does not parse was cut short (a dropped
+    connection by another name, with no Content-Length to tell): TransientError, so an
+    idempotent call is asked again like after a reset."""
+    try:
+        data = response.json()
+    except (ValueError, UnicodeDecodeError) as e:
+        raise TransientError(f"{what}: the response is not JSON", status=200) from e
+    if not isinstance(data, Mapping):
+        raise TransientError(f"{what}: the response is not a JSON object", status=200)
+    return data

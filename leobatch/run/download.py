@@ -9,8 +9,10 @@ file, pixels untouched; a video is remuxed into a second one), then renamed into
 no fsync: like the journal (``synchronous=NORMAL``), the files survive a killed process, not a
 power loss; on resume a file whose size differs from the journal's is fetched again. A file
 already at the destination with the journaled sha256 (of the file as written) is not fetched
-again. Failures (network errors, 5xx, truncated bodies, undecodable media) are
-retried with short exponential backoff; after the last attempt :class:`TransientError` says why.
+again. Failures are retried through the client's own retry loop
+(:class:`~leobatch.api._backoff.Retries`): network errors, 5xx, truncated bodies and undecodable
+media with short exponential backoff under ``attempts``; a 429 waits its ``Retry-After`` under the
+separate 429 budget. After the last attempt :class:`TransientError` says why.
 
 Nothing is written through a symbolic link, even one planted after planning: from ``root`` (the
 output folder) the destination's folder is opened one name at a time with ``O_NOFOLLOW``, the
@@ -29,6 +31,7 @@ import errno
 import hashlib
 import io
 import os
+import random
 import secrets
 import stat
 from dataclasses import dataclass
@@ -39,8 +42,8 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from leobatch.api._backoff import RetryPolicy, delay_s
-from leobatch.errors import ApiError, NotFoundError, TransientError
+from leobatch.api._backoff import Retries, RetryPolicy, parse_retry_after
+from leobatch.errors import ApiError, NotFoundError, RateLimitedError, TransientError
 from leobatch.plan.outputs import PART_TOKEN_CHARS, part_name
 from leobatch.run._media import (
     Media,
@@ -57,11 +60,12 @@ from leobatch.run.provenance import Provenance
 __all__ = ["DestinationError", "Downloaded", "Media", "download"]
 
 _RETRY = RetryPolicy()
+_RNG = random.Random()
 
 _CHUNK = 1 << 16
 #: Images up to this size are verified from memory, inline, instead of re-read in a thread.
 _INLINE_VERIFY_BYTES = 2 << 20
-_RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_RETRY_STATUSES = frozenset({408, 425, 500, 502, 503, 504})
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PART_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -106,9 +110,10 @@ async def download(
     file is labelled with it (:mod:`leobatch.run.provenance`) before it is renamed into place.
     ``expected_sha256`` is the journaled sha256 of the file as written: one already at ``dest``
     with it is kept. ``served_sha256`` (default: ``expected_sha256``, which it equals for files
-    written as served) is that of the bytes as served: a body with another is refused. Retries
-    up to ``attempts`` times, with the client's backoff between them (full jitter under
-    ``backoff_s``, then twice that, ...). Raises
+    written as served) is that of the bytes as served: a body with another is refused. Tries
+    up to ``attempts`` times after transient failures, with the client's backoff between them
+    (full jitter under ``backoff_s``, then twice that, ...); 429s have the client's own budget
+    and wait their ``Retry-After``. Raises
     :class:`TransientError` when every attempt failed, :class:`DestinationError` (not retried)
     when the file cannot be put in place, :class:`NotFoundError` on 404 and :class:`ApiError` on
     other client errors (not retried: asking again cannot help).
@@ -123,18 +128,26 @@ async def download(
             )
     served = served_sha256 if served_sha256 is not None else expected_sha256
     where = url.split("?", 1)[0]
-    reason = "no attempt made"
-    for attempt in range(1, attempts + 1):
+    # The client's retry loop and budgets: a 429 waits its Retry-After and spends the 429
+    # budget; 5xx, resets, truncated or undecodable bodies spend the ``attempts`` one.
+    policy = RetryPolicy(attempts=attempts, base_s=backoff_s, cap_s=_RETRY.cap_s)
+    retries = Retries(policy, _RNG, final=(DestinationError,))
+
+    async def once() -> Downloaded:
         try:
             return await _fetch_once(client, url, root, dest, media, served, provenance)
         except _Retry as e:
-            reason = str(e)
+            raise TransientError(str(e)) from e
         except httpx.TransportError as e:
-            reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-        if attempt < attempts:
-            # The client's backoff (exponential, full jitter): one retry policy in leobatch.
-            await anyio.sleep(delay_s(attempt - 1, base_s=backoff_s, cap_s=_RETRY.cap_s))
-    raise TransientError(f"download of {where} failed after {attempts} attempts: {reason}")
+            raise TransientError(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__) from e
+
+    try:
+        return await retries.run(once, f"download of {where}")
+    except DestinationError:
+        raise
+    except (RateLimitedError, TransientError) as e:
+        tries = f"{retries.tries} attempt{'s' if retries.tries != 1 else ''}"
+        raise TransientError(f"download of {where} failed after {tries}: {e}") from e
 
 
 async def _fetch_once(
@@ -150,6 +163,9 @@ async def _fetch_once(
     request.headers.pop("Authorization", None)
     response = await client.send(request, stream=True)
     try:
+        if response.status_code == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise RateLimitedError("HTTP 429", status=429, retry_after_s=retry_after)
         if response.status_code in _RETRY_STATUSES:
             raise _Retry(f"HTTP {response.status_code}")
         if response.status_code == 404:
