@@ -64,6 +64,24 @@ def _fraction(flag: str, help_text: str) -> Callable[[F], F]:
     callback=lambda _c, _p, v: _uuid(v),
     help="Accept only this key (default: any UUID).",
 )
+@click.option(
+    "--billing",
+    type=click.Choice(["credits", "dollars"]),
+    default="credits",
+    show_default=True,
+    help="The account's unit: API credits, or US dollars (PAYG); every create is charged in it.",
+)
+@click.option(
+    "--usd",
+    type=click.FloatRange(0),
+    default=None,
+    help="Starting dollar balance with --billing dollars (default: --credits x 0.0015).",
+)
+@click.option(
+    "--v2-errors-as-200",
+    is_flag=True,
+    help="Answer refused v2 creates with HTTP 200 and the GraphQL error array (as Leonardo can).",
+)
 @click.option("--webhook-url", default=None, help="POST image_generation.complete here.")
 @click.option("--webhook-key", default=None, help="Bearer key sent with each webhook.")
 @_fraction("--fail-rate", "Fraction of jobs that end FAILED (refunded).")

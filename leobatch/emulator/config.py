@@ -37,6 +37,11 @@ class EmulatorConfig:
     ``retry_after`` says whether 429s carry a ``Retry-After`` header (seconds, fractional when
     the wait is below one second). ``public_url`` is the origin written into CDN and upload URLs
     (``http://127.0.0.1:8765``); when ``None`` each response uses the origin it was asked on.
+    ``billing`` is the account's unit, ``"credits"`` or ``"dollars"`` (PAYG); a dollar account
+    starts with ``usd`` dollars, or the dollar value of ``credits`` when ``usd`` is not given
+    (``leobatch.emulator.money``). ``v2_errors_as_200`` answers refused v2 creates with HTTP 200
+    and the GraphQL error array, as the real API sometimes does (api-v2-facts 1.8). ``today``
+    (ISO date) is the date model lifecycles are judged on; ``None``: the UTC date.
     ``custom_models`` and ``custom_elements`` are the account's own fine-tuned model ids and
     element akUUIDs: accepted in ``modelId`` / ``elements[].akUUID`` beside the catalogue's
     (any other id is refused, as the real API refuses ids it does not know).
@@ -45,6 +50,10 @@ class EmulatorConfig:
     slots: int = 10
     time_scale: float = 1.0
     credits: int = 100_000
+    billing: str = "credits"
+    usd: float | None = None
+    v2_errors_as_200: bool = False
+    today: str | None = None
     api_key: str | None = None
     user_id: str = DEFAULT_USER_ID
     username: str = "emulator"
@@ -70,6 +79,8 @@ class EmulatorConfig:
     def __post_init__(self) -> None:
         if self.slots < 1:
             raise ValueError("slots must be at least 1")
+        if self.billing not in ("credits", "dollars"):
+            raise ValueError(f"billing must be credits or dollars, not {self.billing!r}")
         if self.time_scale <= 0:
             raise ValueError("time_scale must be positive")
         for name in (

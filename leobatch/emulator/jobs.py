@@ -34,13 +34,16 @@ def scaled_size(width: int, height: int, factor: float) -> tuple[int, int]:
 
 
 class Admission:
-    """A create that passed every check: its timing, and what it must register."""
+    """A create that passed every check: its timing, its charge, and what it must register.
 
-    __slots__ = ("credits", "now", "timing")
+    ``amount`` is the charge in minor units of the account's unit (``leobatch.emulator.money``).
+    """
 
-    def __init__(self, timing: Timing, credits: int, now: float) -> None:
+    __slots__ = ("amount", "now", "timing")
+
+    def __init__(self, timing: Timing, amount: int, now: float) -> None:
         self.timing = timing
-        self.credits = credits
+        self.amount = amount
         self.now = now
 
     def asset(self, kind: Any, width: int, height: int, lines: tuple[str, ...], key: str) -> Asset:
@@ -48,11 +51,18 @@ class Admission:
         return Asset(kind, width, height, lines, key, self.timing.finish, self.timing.failed)
 
 
-def admit(state: EmulatorState, family: str, credits: int, now: float) -> Admission:
-    """Queue room, then the charge, then a slot; refusals leave no trace."""
+def admit(
+    state: EmulatorState, family: str, credits: int, now: float, amount: int | None = None
+) -> Admission:
+    """Queue room, then the charge, then a slot; refusals leave no trace.
+
+    The charge is ``credits`` in the account's unit, or ``amount`` minor units when given (a
+    price the caller already has in the account's unit).
+    """
     state.check_queue(now)
-    state.charge(credits)
-    return Admission(state.schedule(family, now), credits, now)
+    charge = state.money.from_credits(credits) if amount is None else amount
+    state.charge(charge)
+    return Admission(state.schedule(family, now), charge, now)
 
 
 def after_create(
@@ -64,7 +74,7 @@ def after_create(
     is_generation: bool,
 ) -> None:
     """Book the job for completion and statistics; then maybe lie about it (ghost fault)."""
-    state.track(job_id, admission.timing, admission.credits, is_generation)
+    state.track(job_id, admission.timing, admission.amount, is_generation)
     state.record_create(path, body, job_id, admission.timing.failed)
     if state.fault("ghost"):
         raise Refusal(500, "internal error")

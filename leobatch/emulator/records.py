@@ -62,7 +62,7 @@ class Generation:
     height: int
     seed: int
     image_ids: tuple[str, ...]
-    credits: int
+    credits: int  # the charge, in minor units of the account's unit (emulator.money)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ class Variation:
     path: str
     width: int
     height: int
-    credits: int
+    credits: int  # the charge, in minor units of the account's unit (emulator.money)
     body: dict[str, Any] = field(default_factory=dict)  # as sent: lets tests tell siblings apart
 
 
@@ -91,7 +91,7 @@ class MotionVariation:
     created_at: str
     timing: Timing
     path: str
-    credits: int
+    credits: int  # the charge, in minor units of the account's unit (emulator.money)
 
 
 @dataclass(frozen=True, slots=True)

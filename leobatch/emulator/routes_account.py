@@ -12,20 +12,27 @@ from leobatch.api.wire import SD_VERSIONS
 from leobatch.emulator.http import ok, origin_of, read_body, state_of
 from leobatch.emulator.jobs import new_id
 from leobatch.emulator.refusal import Refusal, bad_request
-from leobatch.emulator.views import cost, number
+from leobatch.emulator.views import number
 from leobatch.pricing.ratecard import FIXED_CREDITS, calculator_cost, calculator_problem
 
 __all__ = ["ROUTES"]
 
 
 async def get_me(request: Request) -> Response:
-    """GET /me: the balance goes down with every charge and up with every refund."""
+    """GET /me: the balance goes down with every charge and up with every refund.
+
+    A credit account shows its balance in ``apiPaidTokens``. A dollar (PAYG) account shows
+    ``apiPaidTokens: 0`` and its balance in ``apiDollarBalance``, a JSON number of US dollars
+    with at most four decimals: how the real API reports a PAYG balance is not documented
+    (api-v2-facts 5.7); the name follows the webhook payload's ``apiDollarCost``.
+    """
     state = state_of(request)
     config = state.config
-    details = {
+    dollars = state.money.dollars
+    details: dict[str, Any] = {
         "user": {"id": config.user_id, "username": config.username},
         "apiConcurrencySlots": config.slots,
-        "apiPaidTokens": state.balance,
+        "apiPaidTokens": 0 if dollars else state.balance,
         "apiSubscriptionTokens": 0,
         "apiPlanTokenRenewalDate": None,
         "paidTokens": 0,
@@ -34,6 +41,8 @@ async def get_me(request: Request) -> Response:
         "subscriptionModelTokens": 0,
         "tokenRenewalDate": None,
     }
+    if dollars:
+        details["apiDollarBalance"] = state.money.number(state.balance)
     return ok({"user_details": [details]})
 
 
@@ -130,8 +139,8 @@ async def improve_prompt(request: Request) -> Response:
     prompt: str = body["prompt"]
     if len(prompt) > 200:
         raise bad_request("Prompt is too long, please keep it under 200 characters")
-    credits = FIXED_CREDITS["improve-prompt"]
-    state.charge(credits)
+    amount = state.money.from_credits(FIXED_CREDITS["improve-prompt"])
+    state.charge(amount)
     instructions = body.get("promptInstructions")
     if instructions:
         improved = f"{prompt}, rewritten to {instructions.rstrip('.')}"
@@ -139,7 +148,7 @@ async def improve_prompt(request: Request) -> Response:
         style = "cinematic motion, smooth camera" if body.get("isVideo") else "dramatic lighting"
         improved = f"{prompt}, highly detailed, {style}, sharp focus, rich colour"
     state.record_create(path, body, new_id(), False)
-    return ok({"promptGeneration": {"prompt": improved, **cost(credits)}})
+    return ok({"promptGeneration": {"prompt": improved, **state.money.cost(amount)}})
 
 
 ROUTES: list[tuple[str, str, Any, str | None]] = [

@@ -23,7 +23,7 @@ from leobatch.emulator.rules import (
     source_size,
 )
 from leobatch.emulator.state import EmulatorState, iso_now
-from leobatch.emulator.views import cost, generation_view
+from leobatch.emulator.views import generation_view
 from leobatch.pricing.ratecard import calculator_problem
 
 __all__ = ["BLOCKED_WORDS", "ROUTES", "check_prompt", "check_seed"]
@@ -124,10 +124,10 @@ async def create_generation(request: Request) -> Response:
         ids.append(image_id)
     _register(state, Generation(
         gen_id, "image", path, iso_now(), admission.timing, body, body.get("modelId"),
-        model_name, sd_version, width, height, seed, tuple(ids), credits,
+        model_name, sd_version, width, height, seed, tuple(ids), admission.amount,
     ))  # fmt: skip
     after_create(state, path, body, gen_id, admission, True)
-    return ok({"sdGenerationJob": {"generationId": gen_id, **cost(credits)}})
+    return ok({"sdGenerationJob": {"generationId": gen_id, **state.money.cost(admission.amount)}})
 
 
 def _video_source(state: EmulatorState, body: dict[str, Any]) -> tuple[int, int] | None:
@@ -173,10 +173,10 @@ def _video_job(
     )
     _register(state, Generation(
         gen_id, kind, path, iso_now(), admission.timing, body, None, model, None,
-        width, height, seed, (image_id,), credits,
+        width, height, seed, (image_id,), admission.amount,
     ))  # fmt: skip
     after_create(state, path, body, gen_id, admission, True)
-    return ok({key: {"generationId": gen_id, **cost(credits)}})
+    return ok({key: {"generationId": gen_id, **state.money.cost(admission.amount)}})
 
 
 async def create_text_to_video(request: Request) -> Response:

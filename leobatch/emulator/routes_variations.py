@@ -14,7 +14,7 @@ from leobatch.emulator.records import MotionVariation, Variation
 from leobatch.emulator.refusal import bad_request
 from leobatch.emulator.rules import check_path_id
 from leobatch.emulator.state import EmulatorState, iso_now
-from leobatch.emulator.views import cost, motion_variation_view, variation_view
+from leobatch.emulator.views import motion_variation_view, variation_view
 
 __all__ = ["ROUTES"]
 
@@ -79,13 +79,13 @@ def _variation_job(
         root,
         "/cdn/" + rel,
         *size,
-        credits,
+        admission.amount,
         dict(body),
     )
     if root is not None:
         state.variations_by_image.setdefault(root, []).append(var_id)
     after_create(state, path, body, var_id, admission, False)
-    return ok({key: {"id": var_id, **cost(credits)}})
+    return ok({key: {"id": var_id, **state.money.cost(admission.amount)}})
 
 
 async def create_upscale(request: Request) -> Response:
@@ -158,10 +158,10 @@ async def create_video_upscale(request: Request) -> Response:
     rel = f"users/{state.config.user_id}/generations/{source_id}/upscale_{var_id}.mp4"
     state.assets[rel] = admission.asset("mp4", 1280, 720, (), var_id)
     state.motion_variations[var_id] = MotionVariation(
-        var_id, source_id, iso_now(), admission.timing, "/cdn/" + rel, credits
+        var_id, source_id, iso_now(), admission.timing, "/cdn/" + rel, admission.amount
     )
     after_create(state, path, body, var_id, admission, False)
-    job = {"generationId": source_id, "variationId": var_id, **cost(credits)}
+    job = {"generationId": source_id, "variationId": var_id, **state.money.cost(admission.amount)}
     return ok({"motionVideoGenerationJob": job})
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from leobatch.emulator.config import EmulatorConfig
 from leobatch.emulator.limits import Storm, TokenBucket
+from leobatch.emulator.money import Money
 from leobatch.emulator.records import (
     Asset,
     Generation,
@@ -50,7 +51,10 @@ class EmulatorState:
     def __init__(self, config: EmulatorConfig, clock: Callable[[], float] = time.monotonic):
         self.config = config
         self.clock = clock
-        self.balance = config.credits
+        self.money = Money.for_billing(config.billing)
+        #: balance, charged and refunded are whole minor units of the account's unit (see
+        #: ``leobatch.emulator.money``): credits, or USD 0.0001 in a dollar account
+        self.balance = self.money.opening(config.credits, config.usd)
         self.origin: str | None = config.public_url
         self.generations: dict[str, Generation] = {}
         self.listing: list[str] = []  # generation ids, oldest first
@@ -124,10 +128,10 @@ class EmulatorState:
         self._timings.append(timing)
         return timing
 
-    def track(self, job_id: str, timing: Timing, credits: int, is_generation: bool) -> None:
-        """Register a job's completion for ``advance`` (refund, webhook)."""
+    def track(self, job_id: str, timing: Timing, amount: int, is_generation: bool) -> None:
+        """Register a job's completion for ``advance`` (refund of ``amount``, webhook)."""
         self._seq += 1
-        entry = (timing.finish, self._seq, job_id, credits, timing.failed, is_generation)
+        entry = (timing.finish, self._seq, job_id, amount, timing.failed, is_generation)
         heapq.heappush(self._due, entry)
 
     def advance(self, now: float) -> None:
@@ -146,12 +150,17 @@ class EmulatorState:
         return self._due[0][0] if self._due else None
 
     # -- money ------------------------------------------------------------------------------
-    def charge(self, credits: int) -> None:
-        """Take ``credits`` from the balance, or refuse as the real API does (nothing created)."""
-        if credits > self.balance:
+    def charge(self, amount: int) -> None:
+        """Take ``amount`` (minor units of the account's unit) from the balance, or refuse as the
+        real API does (nothing created).
+
+        A dollar account is refused with the same words: the PAYG error for an empty balance is
+        not documented (api-v2-facts 5.7), and the credit one is the API's own.
+        """
+        if amount > self.balance:
             raise Refusal(400, f"not enough api tokens userId: {self.config.user_id}")
-        self.balance -= credits
-        self.charged += credits
+        self.balance -= amount
+        self.charged += amount
 
     # -- limits and faults --------------------------------------------------------------------
     def too_many_requests(self, message: str, wait_s: float) -> Refusal:
@@ -198,6 +207,28 @@ class EmulatorState:
         return True
 
     # -- observation ----------------------------------------------------------------------------
+    def _money_stats(self) -> dict[str, Any]:
+        """Charges per unit: ``billing`` (``credits`` | ``dollars``); ``charged``, ``refunded``
+        and ``net`` per unit (``{"CREDITS": int, "DOLLARS": "0.0000"}``, the account's own unit
+        non-zero); ``credits_charged/refunded/net`` (credits, 0 in a dollar account) and
+        ``usd_charged/refunded/net`` (decimal strings); ``balance`` in the account's unit
+        (whole credits, or a dollar decimal string) and ``balance_unit``."""
+        money, net = self.money, self.charged - self.refunded
+        per_unit: dict[str, Any] = {}
+        for name, minor in (("charged", self.charged), ("refunded", self.refunded), ("net", net)):
+            credits = 0 if money.dollars else minor
+            usd = money.amount(minor) if money.dollars else "0.0000"
+            per_unit[name] = {"CREDITS": credits, "DOLLARS": usd}
+            per_unit[f"credits_{name}"] = credits
+            per_unit[f"usd_{name}"] = usd
+        balance = money.amount(self.balance) if money.dollars else self.balance
+        return {
+            "billing": "dollars" if money.dollars else "credits",
+            **per_unit,
+            "balance": balance,
+            "balance_unit": money.unit,
+        }
+
     def record_create(self, path: str, body: dict[str, Any], job_id: str, failed: bool) -> None:
         """Count a create by its canonical body, so duplicate submissions show in the stats."""
         canonical = path + " " + json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -211,8 +242,7 @@ class EmulatorState:
         (first start to last end, real seconds) and their ``utilisation`` of the slots;
         ``creates`` and ``creates_per_body`` (path plus canonical JSON body -> count), and
         ``duplicate_creates``: creates of a body while another job with that body had not
-        FAILED (a FAILED job's resubmission is not a duplicate); credits charged, refunded,
-        net, and the balance; calculator calls; 429s sent; faults injected per kind.
+        FAILED (a FAILED job's resubmission is not a duplicate); money (``_money_stats``); calculator calls; 429s sent; faults injected per kind.
         """
         now = self.now()
         self.advance(now)
@@ -252,10 +282,7 @@ class EmulatorState:
             "distinct_bodies": len(per_body),
             "duplicate_creates": duplicates,
             "creates_per_body": per_body,
-            "credits_charged": self.charged,
-            "credits_refunded": self.refunded,
-            "credits_net": self.charged - self.refunded,
-            "balance": self.balance,
+            **self._money_stats(),
             "calculator_calls": self.calculator_calls,
             "too_many_requests": self.too_many,
             "faults": {name: self.faults.get(name, 0) for name in (*FAULTS, "storm")},

@@ -9,7 +9,7 @@ from leobatch.catalog import find_element
 from leobatch.emulator.records import Generation, MotionVariation, Variation
 from leobatch.emulator.state import EmulatorState
 
-__all__ = ["cost", "generation_view", "motion_variation_view", "number", "variation_view"]
+__all__ = ["generation_view", "motion_variation_view", "number", "variation_view"]
 
 
 def number(value: float) -> int:
@@ -19,11 +19,6 @@ def number(value: float) -> int:
     rounded, because the official SDK refuses a fractional value there.
     """
     return round(value)
-
-
-def cost(credits: int) -> dict[str, Any]:
-    """The ``{apiCreditCost, cost}`` pair every create response carries (credit accounts)."""
-    return {"apiCreditCost": credits, "cost": {"amount": str(credits), "unit": "CREDITS"}}
 
 
 def variation_view(v: Variation, now: float, origin: str, created: bool = True) -> dict[str, Any]:
