@@ -242,7 +242,8 @@ class EmulatorState:
         (first start to last end, real seconds) and their ``utilisation`` of the slots;
         ``creates`` and ``creates_per_body`` (path plus canonical JSON body -> count), and
         ``duplicate_creates``: creates of a body while another job with that body had not
-        FAILED (a FAILED job's resubmission is not a duplicate); money (``_money_stats``); calculator calls; 429s sent; faults injected per kind.
+        FAILED (a FAILED job's resubmission is not a duplicate); money (``_money_stats``);
+        calculator calls; 429s sent; faults injected per kind.
         """
         now = self.now()
         self.advance(now)

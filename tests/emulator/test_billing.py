@@ -23,7 +23,8 @@ def _me(http: httpx.Client) -> dict[str, object]:
 
 def _quote(http: httpx.Client, body: dict[str, object]) -> int:
     params = {"imageWidth": body["width"], "imageHeight": body["height"],
-              "numImages": body["num_images"], "inferenceSteps": 15, "alchemyMode": True}  # fmt: skip
+              "numImages": body["num_images"], "inferenceSteps": 15,
+              "alchemyMode": True}  # fmt: skip
     calc = {"service": "IMAGE_GENERATION", "serviceParams": {"IMAGE_GENERATION": params}}
     return int(http.post("/pricing-calculator", json=calc).json()
                ["calculateProductionApiServiceCost"]["cost"])  # fmt: skip
