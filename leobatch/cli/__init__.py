@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "List models, styles, video styles, motion controls, elements.",
     ),
     "balance": ("leobatch.cli.balance", "Show the account's credits, slots and renewal date."),
+    "history": ("leobatch.cli.history", "List the account's generations and what made them."),
     "emulator": ("leobatch.cli.emulator", "Serve the offline Leonardo API emulator."),
 }
 
