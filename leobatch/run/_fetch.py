@@ -10,7 +10,7 @@ from leobatch.errors import (
     TransientError,
 )
 from leobatch.plan.jobs import Job
-from leobatch.run._state import VIDEO_KINDS, EngineState
+from leobatch.run._state import EngineState, is_video
 from leobatch.run.events import Event
 from leobatch.run.provenance import Provenance
 
@@ -34,7 +34,7 @@ class Downloading(EngineState):
                 # Journal first: the output's row (its path) is committed before the file can
                 # appear, so a file at a planned path is always one the journal knows it wrote.
                 self.journal.flush()
-                media: Literal["image", "video"] = "video" if job.kind in VIDEO_KINDS else "image"
+                media: Literal["image", "video"] = "video" if is_video(job) else "image"
                 got = await download(
                     self.http,
                     url,

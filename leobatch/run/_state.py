@@ -32,6 +32,29 @@ if TYPE_CHECKING:
 GENERATION_KINDS = frozenset({"image", "text-to-video", "image-to-video", "motion-svd"})
 VARIATION_KINDS = frozenset({"upscale", "unzoom", "nobg", "universal-upscale"})
 VIDEO_KINDS = frozenset({"text-to-video", "image-to-video", "motion-svd", "video-upscale"})
+#: The one create of the v2 surface: every v2 job (image, video, remove-bg, Pro Upscaler) is a
+#: *generation*, whatever its stage kind, read through the v1 GET and listing (api-v2-facts 4).
+V2_ENDPOINT = "/v2/generations"
+
+
+def is_v2(job: Job) -> bool:
+    """Whether ``job`` is sent to the v2 surface."""
+    return job.endpoint == V2_ENDPOINT
+
+
+def is_generation(job: Job) -> bool:
+    """Whether ``job``'s result is a generation (listed, polled at ``/generations/{id}``)."""
+    return job.kind in GENERATION_KINDS or is_v2(job)
+
+
+def is_variation(job: Job) -> bool:
+    """Whether ``job``'s result is a v1 variation (filed under its root generation's image)."""
+    return job.kind in VARIATION_KINDS and not is_v2(job)
+
+
+def is_video(job: Job) -> bool:
+    """Whether ``job``'s outputs are videos (a v2 video job has a video stage kind)."""
+    return job.kind in VIDEO_KINDS
 
 
 class ClaimConflict(LeobatchError):
@@ -280,7 +303,7 @@ class EngineState:
             up = self.jobs.get(current.upstream.key)
             if up is None:
                 return None
-            if up.kind == "image":
+            if is_generation(up):  # (a v2 remove-bg or upscale is a generation too)
                 return self.journal.job(up.key).remote_id
             current = up
         return None
@@ -297,11 +320,11 @@ class EngineState:
         if remote_id is None:
             return False
         try:
-            if job.kind in GENERATION_KINDS:
+            if is_generation(job):
                 return await self.client.get_generation(remote_id) is None
             if job.kind == "video-upscale":
                 return await self.client.get_motion_variation(remote_id) is None
-            if job.kind in VARIATION_KINDS:
+            if is_variation(job):
                 return await self.client.get_variation(remote_id) is None
         except TransientError:
             return False
@@ -323,7 +346,7 @@ def _backoff_s(attempt: int, rng: random.Random) -> float:
 
 
 def _media_type(job: Job, url: str) -> str:
-    if job.kind in VIDEO_KINDS:
+    if is_video(job):
         return "video/mp4"
     if url.lower().split("?")[0].endswith(".png"):
         return "image/png"

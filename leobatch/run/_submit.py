@@ -21,7 +21,7 @@ from leobatch.errors import (
 )
 from leobatch.plan.jobs import Job
 from leobatch.pricing.classes import price_request
-from leobatch.run._state import GENERATION_KINDS, VARIATION_KINDS, _backoff_s
+from leobatch.run._state import _backoff_s, is_generation, is_variation
 from leobatch.run._track import Tracking
 from leobatch.run.account_records import shared_upload, store_upload
 from leobatch.run.events import Event
@@ -266,7 +266,7 @@ class Submitting(Tracking):
             self.turn_over = anyio.Event()
 
     def _variation_root(self, job: Job) -> str | None:
-        return self._root_generation(job) if job.kind in VARIATION_KINDS else None
+        return self._root_generation(job) if is_variation(job) else None
 
     async def _resolve_body(self, job: Job) -> dict[str, Any]:
         values: dict[str, str] = {}
@@ -332,11 +332,11 @@ class Submitting(Tracking):
             attempt += 1
             try:
                 await self.global_limit.acquire()
-                if job.kind in GENERATION_KINDS:
+                if is_generation(job):
                     rows = await generation_candidates(
                         self.client, self.user_id, job, claimant.body, started_at
                     )
-                elif job.kind in VARIATION_KINDS:
+                elif is_variation(job):
                     if claimant.root is None:
                         return None
                     rows = await variation_candidates(

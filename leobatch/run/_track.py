@@ -9,11 +9,11 @@ from leobatch.errors import TransientError
 from leobatch.plan.jobs import Job
 from leobatch.run._fetch import Downloading
 from leobatch.run._state import (
-    GENERATION_KINDS,
-    VARIATION_KINDS,
-    VIDEO_KINDS,
     _media_type,
     _Tracked,
+    is_generation,
+    is_variation,
+    is_video,
 )
 from leobatch.run.events import Event
 from leobatch.run.journal import NewOutput
@@ -24,7 +24,7 @@ class Tracking(Downloading):
     """The engine's tracker: which submitted jobs are done, and what follows from each."""
 
     def _track(self, job: Job, remote_id: str) -> None:
-        parent = self._root_generation(job) if job.kind in VARIATION_KINDS else None
+        parent = self._root_generation(job) if is_variation(job) else None
         self._claim(job, remote_id)  # a job never waits on a remote id another job tracks
         self.tracked[remote_id] = _Tracked(job, remote_id, anyio.current_time(), parent)
         self.tracked_keys.add(job.key)
@@ -65,7 +65,7 @@ class Tracking(Downloading):
                 self.emit(Event("retry", data={"reason": f"status poll: {e}"}))
 
     async def _poll_generations(self) -> None:
-        pending = {rid: t for rid, t in self.tracked.items() if t.job.kind in GENERATION_KINDS}
+        pending = {rid: t for rid, t in self.tracked.items() if is_generation(t.job)}
         if not pending:
             return
         seen: set[str] = set()
@@ -98,7 +98,7 @@ class Tracking(Downloading):
     async def _poll_others(self) -> None:
         now = anyio.current_time()
         for rid, tracked in list(self.tracked.items()):
-            if tracked.job.kind in GENERATION_KINDS:
+            if is_generation(tracked.job):
                 continue
             expected = self._expected_s(tracked.job.kind)
             due = tracked.submitted_at + expected * (0.9 + 0.35 * tracked.polls)
@@ -145,7 +145,7 @@ class Tracking(Downloading):
             return  # not one of ours (or a forgery naming an id we never had)
         self.emit(Event("callback", job.key, job.stage))
         tracked = self.tracked.get(callback.generation_id)
-        if tracked is not None and tracked.job.kind in GENERATION_KINDS:
+        if tracked is not None and is_generation(tracked.job):
             self.hinted.set()
 
     async def _observe_generation(self, tracked: _Tracked, gen: Generation) -> None:
@@ -157,7 +157,7 @@ class Tracking(Downloading):
         job = tracked.job
         outputs: list[tuple[str, str, bool]] = []
         for image in gen.images:
-            url = image.motion_mp4_url if job.kind in VIDEO_KINDS else image.url
+            url = _video_url(image.motion_mp4_url, image.url) if is_video(job) else image.url
             if url:
                 outputs.append((image.id, url, image.nsfw))
         if len(outputs) < job.outputs:
@@ -207,3 +207,14 @@ class Tracking(Downloading):
             self.emit(Event("retry", job.key, job.stage, data))
             self._enqueue(job)
         self._poke()
+
+
+def _video_url(motion_mp4_url: str | None, url: str | None) -> str | None:
+    """A video output's file: ``motionMP4URL`` (api-v2-facts 1.5); a ``url`` ending in ``.mp4``
+    when that is missing (what a video item's ``url`` holds is not documented: 3P clients read
+    it only when it is an MP4), never a poster frame."""
+    if motion_mp4_url:
+        return motion_mp4_url
+    if url and url.lower().split("?")[0].endswith(".mp4"):
+        return url
+    return None

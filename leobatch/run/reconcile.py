@@ -18,6 +18,22 @@ Exactness rests on two rules:
   every earlier write). So a candidate row can only be the one unresolved job's, or a row another
   job already claimed (and claims are exact), in this run and after any kill.
 
+**v2 jobs** (``POST /v2/generations``: images, videos, remove-bg, Pro Upscaler) are generations
+listed in the same v1 listing, but their rows carry less: no model (``modelId`` is null, the v2
+``model`` string is nowhere), none of the model's own parameters. What a row of a v2 job shows,
+and so all it is matched on (:func:`v2_shown`): its ``prompt`` (``parameters.prompt``), its
+``seed`` when the request sets one, its size (``imageWidth`` / ``imageHeight`` against the
+request's ``width`` / ``height`` or the planned output size: an upscaler's request holds the
+*input* size), and its ``createdAt`` inside the window that starts a little before the create
+was sent (the listing is read newest first and stops there). ``status`` excludes nothing: a
+ghost create that went on to FAIL is still ours (adopting it lets the tracker see the failure and
+its refund instead of paying for a second job). A row that lacks a field cannot rule a job out
+(seed and size are shown "when given", which is not confirmed for the real API), so only the
+prompt, which every row shows, tells two v2 jobs apart in :func:`confusable`: two v2 jobs with the
+same prompt are confusable whatever their models, seeds or sizes, and so are a v2 job and a v1
+generation of the same prompt (a v2 row's null ``modelId`` matches any v1 request). Their creates
+are then sent one at a time (only the sending is serialised, not the rendering).
+
 What remains ambiguous is stated in the README: a row made by *another* journal (the same recipe
 run into a second output folder, or by hand on the website) at the same moment, with a request
 identical on every field the listing shows, cannot be told from ours.
@@ -33,13 +49,14 @@ from typing import Any
 
 from leobatch.api.client import Generation, LeonardoClient
 from leobatch.plan.jobs import Job
-from leobatch.run._state import GENERATION_KINDS
+from leobatch.run._state import is_generation, is_v2
 
 __all__ = [
     "Claimant",
     "confusable",
     "generation_candidates",
     "generation_matches",
+    "v2_shown",
     "variation_candidates",
 ]
 
@@ -135,8 +152,68 @@ def _element_ids(elements: Any) -> frozenset[str] | None:
     return frozenset(ids)
 
 
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What a listing row of a job shows, as the job's request sets it (``None``: not set).
+
+    ``sizes`` are the sizes its row may carry (empty: unknown).
+    """
+
+    prompt: str | None
+    seed: float | None
+    sizes: frozenset[tuple[int, int]]
+
+
+def _size(width: Any, height: Any) -> tuple[int, int] | None:
+    w, h = _number(width), _number(height)
+    if w is None or h is None or not w.is_integer() or not h.is_integer():
+        return None
+    return int(w), int(h)
+
+
+def v2_shown(job: Job, body: Mapping[str, Any]) -> Shown:
+    """The fields a v1 listing row of a v2 job shows (module docstring), from its request."""
+    params = body.get("parameters")
+    params = params if isinstance(params, Mapping) else {}
+    prompt = params.get("prompt")
+    sizes = {s for s in (_size(params.get("width"), params.get("height")),) if s is not None}
+    if job.size is not None:
+        sizes.add((int(job.size[0]), int(job.size[1])))
+    return Shown(
+        prompt=prompt if isinstance(prompt, str) else None,
+        seed=_number(params.get("seed")),
+        sizes=frozenset(sizes),
+    )
+
+
+def _v1_shown(body: Mapping[str, Any]) -> Shown:
+    prompt = body.get("prompt")
+    size = _size(body.get("width"), body.get("height"))
+    return Shown(
+        prompt=prompt if isinstance(prompt, str) else None,
+        seed=_number(body.get("seed")),
+        sizes=frozenset({size} if size is not None else ()),
+    )
+
+
+def _shown(job: Job, body: Mapping[str, Any]) -> Shown:
+    return v2_shown(job, body) if is_v2(job) else _v1_shown(body)
+
+
+def _v2_row_matches(gen: Generation, job: Job, body: Mapping[str, Any]) -> bool:
+    shown = v2_shown(job, body)
+    if shown.prompt is not None and (gen.prompt or "") != shown.prompt:
+        return False
+    if shown.seed is not None and gen.seed is not None and not _same_number(gen.seed, shown.seed):
+        return False
+    row_size = _size(gen.width, gen.height)
+    return not (shown.sizes and row_size is not None and row_size not in shown.sizes)
+
+
 def generation_matches(gen: Generation, job: Job, body: Mapping[str, Any]) -> bool:
     """Whether ``gen`` could be what ``body`` created: equal on every field both carry."""
+    if is_v2(job):
+        return _v2_row_matches(gen, job, body)
     prompt = body.get("prompt")
     if isinstance(prompt, str) and (gen.prompt or "") != prompt:
         return False
@@ -228,7 +305,7 @@ class Claimant:
 
 def confusable(a: Claimant, b: Claimant) -> bool:
     """Whether one remote row could match both ``a`` and ``b`` (when unsure: yes)."""
-    a_gen, b_gen = a.job.kind in GENERATION_KINDS, b.job.kind in GENERATION_KINDS
+    a_gen, b_gen = is_generation(a.job), is_generation(b.job)
     if a_gen != b_gen:
         return False
     if not a_gen:
@@ -237,12 +314,16 @@ def confusable(a: Claimant, b: Claimant) -> bool:
         same_root = a.root is None or b.root is None or a.root == b.root
         overlap = TRANSFORMS.get(a.job.kind, frozenset()) & TRANSFORMS.get(b.job.kind, frozenset())
         return same_root and bool(overlap)
+    if is_v2(a.job) or is_v2(b.job):
+        # A v2 row may show only its prompt (module docstring): nothing else tells them apart.
+        pa, pb = _shown(a.job, a.body).prompt, _shown(b.job, b.body).prompt
+        return pa is None or pb is None or pa == pb
     pa, pb = a.body.get("prompt"), b.body.get("prompt")
     if isinstance(pa, str) and isinstance(pb, str) and pa != pb:
         return False
     if a.job.kind != "image" or b.job.kind != "image":
         return True
-    for wire, (_shown, same) in IMAGE_FIELDS.items():
+    for wire, (_row, same) in IMAGE_FIELDS.items():
         if wire in a.body and wire in b.body and not same(a.body[wire], b.body[wire]):
             return False
     ea, eb = _element_ids(a.body.get("elements")), _element_ids(b.body.get("elements"))
