@@ -1,6 +1,8 @@
 """The catalogue: models, preset styles, video styles, motion controls and elements.
 
-Data lives beside this module as JSON (``models.json``, ``preset_styles.json``,
+Data lives beside this module as JSON (``models.json`` for the v1 surface, ``models_v2.json`` for
+the v2 surface with each model's parameter rules (see :mod:`leobatch.catalog.v2`),
+``preset_styles.json``,
 ``video_styles.json``, ``motion_controls.json``, ``elements.json``), generated from the
 appendix tables of the seed guide and corrected by api-facts section 11: motion controls are
 *elements* on the wire (``elements[{akUUID, weight}]``), not ``styleIds``. Each file is read once,
@@ -16,10 +18,19 @@ Choices not fixed by the references:
   (``sd_version`` is ``None``). The pricing calculator has no flag for them (pricing-facts
   section 2 suggests ``isPhoenix``), so they are priced as Phoenix: ``calculator_flag`` is the
   flag leobatch sends, not a claim about Leonardo's internals.
+- v2 models (api-v2-facts sections 2 and 3.1-3.2): ``id`` is Leonardo's wire ``model`` string and
+  the slug is that string, unless a v1 slug already has it (v1 keeps it, so recipes and job keys do
+  not change): then the v2 slug ends in ``-v2`` (``lucid-origin-v2``). Facts marked unconfirmed
+  carry the choice made in the model's ``notes`` in ``models_v2.json``.
+- :func:`models` returns the v1 models only (what the v1 request builder, pricing and emulator
+  iterate); :func:`v2_models` the v2 ones and :func:`all_models` both. :func:`find_model` finds
+  either, v1 first where a name is shared (``Lucid Origin`` is the v1 model; ``lucid-origin-v2`` or
+  ``lucid-origin`` on the v2 side by wire string is not: the wire string is also the v1 slug).
 """
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 from collections.abc import Iterable, Mapping
@@ -27,14 +38,21 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
+
+from leobatch.catalog._rules import V2Rules, merge_rules, parse_rules
 
 __all__ = [
+    "RETIRED_KINDS",
+    "RETIRING_WINDOW_DAYS",
     "Element",
+    "Lifecycle",
     "Model",
     "MotionControl",
     "PresetStyle",
+    "V2Rules",
     "VideoStyle",
+    "all_models",
     "element_fits",
     "elements",
     "find_element",
@@ -42,17 +60,24 @@ __all__ = [
     "find_motion_control",
     "find_preset_style",
     "find_video_style",
+    "lifecycle",
     "models",
     "motion_controls",
     "preset_styles",
     "suggest",
+    "v2_models",
     "video_styles",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class Model:
-    """A generation model: ``id`` is a UUID (image) or the wire enum (video, e.g. ``MOTION2``)."""
+    """A generation model.
+
+    v1: ``id`` is a UUID (image) or the wire enum (video, e.g. ``MOTION2``). v2 (``surface ==
+    "v2"``): ``id`` is the wire ``model`` string, ``kind`` one of image, video, upscaler,
+    remove-bg, ``family`` the price family, ``rules`` the parameter rules.
+    """
 
     slug: str
     name: str
@@ -65,6 +90,32 @@ class Model:
     alchemy_min_contrast: float | None
     guidance: Mapping[str, int]
     resolutions: tuple[str, ...]
+    surface: str = "v1"
+    aliases: tuple[str, ...] = ()
+    retire_on: str | None = None  # ISO date from which Leonardo refuses the model
+    replacement: str | None = None  # a name find_model resolves (slug or alias)
+    rules: V2Rules | None = None
+    prompt_max: int | None = None
+
+
+#: Lifecycle states: current, retiring (within RETIRING_WINDOW_DAYS), retired
+LifecycleState = Literal["current", "retiring", "retired"]
+RETIRING_WINDOW_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """Where a model stands on a day: ``date`` is its retirement date, if it has one."""
+
+    state: LifecycleState
+    date: str | None
+    replacement: str | None
+
+
+#: v1 stage kinds whose endpoint Leonardo retired: kind -> (date, replacement model)
+RETIRED_KINDS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {"motion-svd": ("2026-06-17", "hailuo-2.3")}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +155,20 @@ class MotionControl:
     id: str
 
 
-def _load(name: str) -> list[dict[str, Any]]:
+def _read(name: str) -> Any:
     text = files("leobatch.catalog").joinpath(f"{name}.json").read_text(encoding="utf-8")
-    data = json.loads(text)
+    return json.loads(text)
+
+
+def _load(name: str) -> list[dict[str, Any]]:
+    data = _read(name)
     assert isinstance(data, list)
     return data
 
 
 @cache
 def models() -> tuple[Model, ...]:
-    """Every model, image models first."""
+    """Every v1 model, image models first (see :func:`v2_models` and :func:`all_models`)."""
     return tuple(
         Model(
             slug=m["slug"],
@@ -127,9 +182,88 @@ def models() -> tuple[Model, ...]:
             alchemy_min_contrast=m["alchemy_min_contrast"],
             guidance=MappingProxyType(dict(m["guidance"])),
             resolutions=tuple(m["resolutions"]),
+            aliases=tuple(m.get("aliases", ())),
+            retire_on=m.get("retire_on"),
+            replacement=m.get("replacement"),
         )
         for m in _load("models")
     )
+
+
+def _v2_model(raw: Mapping[str, Any], data: Mapping[str, Any], v1_slugs: set[str]) -> Model:
+    rules = {**_raw_rules(raw, data), "notes": raw.get("notes", ())}
+    parsed = parse_rules(rules, _style_sets(data))
+    slug = raw.get("slug", raw["id"])
+    if slug in v1_slugs:
+        slug = f"{slug}-v2"
+    aliases = tuple(raw.get("aliases", ()))
+    if "/" in raw["id"]:  # "bytedance/seedream-5.0-flash" is also "seedream-5.0-flash"
+        aliases = (raw["id"].rpartition("/")[2], *aliases)
+    return Model(
+        slug=slug,
+        name=raw["name"],
+        id=raw["id"],
+        kind=raw["kind"],
+        family=raw.get("family", raw["id"]),
+        calculator_flag=None,
+        sd_version=None,
+        contrast_required=False,
+        alchemy_min_contrast=None,
+        guidance=MappingProxyType({}),
+        resolutions=(),
+        surface="v2",
+        aliases=aliases,
+        retire_on=raw.get("retire_on"),
+        replacement=raw.get("replacement"),
+        rules=parsed,
+        prompt_max=parsed.prompt_max if parsed.prompt else None,
+    )
+
+
+def _raw_rules(raw: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's rules with its ``like`` chain (a template or another model) resolved."""
+    like = raw.get("like")
+    base: Mapping[str, Any] = {}
+    if like is not None:
+        if like in data["templates"]:
+            template = data["templates"][like]
+            base = _raw_rules(template, data) if "like" in template else template.get("rules", {})
+        else:
+            other = next(m for m in data["models"] if m["id"] == like)
+            base = _raw_rules(other, data)
+    return merge_rules(base, raw.get("rules", {}))
+
+
+def _style_sets(data: Mapping[str, Any]) -> dict[str, Mapping[str, str]]:
+    """The v2 style id sets by name, plus ``video``: the v1 video styles (Motion 2.0)."""
+    return {**data["style_sets"], "video": {v.name: v.id for v in video_styles()}}
+
+
+@cache
+def v2_models() -> tuple[Model, ...]:
+    """Every v2 model (``POST /v2/generations``), retired ones included."""
+    data = _read("models_v2")
+    v1_slugs = {m.slug for m in models()}
+    return tuple(_v2_model(m, data, v1_slugs) for m in data["models"])
+
+
+def all_models() -> tuple[Model, ...]:
+    """Every model of both surfaces: the v1 models, then the v2 ones."""
+    return models() + v2_models()
+
+
+def lifecycle(model: Model, today: datetime.date) -> Lifecycle:
+    """Whether ``model`` is current, retiring (within 30 days after ``today``) or retired."""
+    if model.retire_on is None:
+        return Lifecycle("current", None, model.replacement)
+    retire = datetime.date.fromisoformat(model.retire_on)
+    if retire <= today:
+        state: LifecycleState = "retired"
+    elif (retire - today).days <= RETIRING_WINDOW_DAYS:
+        state = "retiring"
+    else:
+        state = "current"
+    return Lifecycle(state, model.retire_on, model.replacement)
 
 
 @cache
@@ -169,10 +303,16 @@ def motion_controls() -> tuple[MotionControl, ...]:
 @cache
 def _model_index() -> Mapping[str, Model]:
     index: dict[str, Model] = {}
-    for m in models():
+    # slugs, aliases and ids first, so that a display name shared across surfaces
+    # ("Lucid Origin") never hides a slug; v1 before v2 at each level
+    for m in all_models():
+        for key in (m.slug, *m.aliases):
+            index.setdefault(key.casefold(), m)
+    for m in all_models():
+        index.setdefault(m.id.casefold(), m)
+    for m in all_models():
         # "Flux Dev (Precision)" is also found as "Flux Dev"
-        short = m.name.split(" (")[0]
-        for key in (m.slug, m.name, m.id, short):
+        for key in (m.name, m.name.split(" (")[0]):
             index.setdefault(key.casefold(), m)
     return index
 
@@ -198,8 +338,8 @@ def _key(name: object) -> str | None:
 
 
 def find_model(name: str) -> Model | None:
-    """The model with this slug, display name (any case, qualifier in brackets optional),
-    UUID or video wire enum."""
+    """The v1 or v2 model with this slug, alias, display name (any case, qualifier in
+    brackets optional), UUID, video wire enum or v2 wire string."""
     key = _key(name)
     return None if key is None else _model_index().get(key)
 
