@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -101,6 +102,10 @@ class Plan:
     stages: tuple[str, ...]
     jobs: tuple[Job, ...]
     budget_credits: int | None = None
+    budget_usd: Decimal | None = None
+    #: what a job of unknown price reserves while in flight, per unit (``budget.*``)
+    unknown_job_ceiling: int | None = None
+    unknown_job_ceiling_usd: Decimal | None = None
     concurrency: int | None = None
     create_per_minute: int | None = None
     requests_per_minute: int | None = None

@@ -6,6 +6,7 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
@@ -203,6 +204,9 @@ def _build(
         output_dir=output_dir,
         output_path=output.get("path", DEFAULT_OUTPUT_PATH),
         budget_credits=budget.get("max_credits"),
+        budget_usd=_usd(budget.get("max_usd")),
+        unknown_job_ceiling=budget.get("unknown_job_ceiling"),
+        unknown_job_ceiling_usd=_usd(budget.get("unknown_job_ceiling_usd")),
         concurrency=limits.get("concurrency"),
         create_per_minute=limits.get("create_per_minute"),
         requests_per_minute=limits.get("requests_per_minute"),
@@ -316,3 +320,8 @@ def _check_graph(
             seen.append(current)
             current = by_name[current].upstream
     return broken
+
+
+def _usd(value: Any) -> Decimal | None:
+    """A dollar amount from YAML (a number), exactly as written (``0.1`` stays 0.1)."""
+    return None if value is None else Decimal(str(value))

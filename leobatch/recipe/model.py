@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,9 @@ class Recipe:
     #: The ``output.path`` template as written; ``None`` for the default names.
     output_path: str | None
     budget_credits: int | None = None
+    budget_usd: Decimal | None = None
+    unknown_job_ceiling: int | None = None  # credits a job of unknown price reserves
+    unknown_job_ceiling_usd: Decimal | None = None
     concurrency: int | None = None
     create_per_minute: int | None = None
     requests_per_minute: int | None = None

@@ -6,14 +6,17 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
 from leobatch.errors import JournalError
+from leobatch.pricing.money import from_micros
 from leobatch.run._journal_file import journal_error
 from leobatch.run.journal_records import (
     _ATTEMPT_COLUMNS,
     _CHARGED,
+    _CHARGED_USD,
     _JOB_COLUMNS,
     _OUTPUT_COLUMNS,
     API_KEY_ENV,
@@ -43,6 +46,10 @@ class JournalBase:
 
     #: The outputs' columns as this journal's schema version has them (see journal_records).
     _output_columns = _OUTPUT_COLUMNS
+    _job_columns = _JOB_COLUMNS
+    _attempt_columns = _ATTEMPT_COLUMNS
+    _usd_estimated = "usd_estimated_micros"
+    _usd_charged = "usd_charged_micros"
     _grouping = False  # see Journal.grouped
     _open = False  # a write transaction is open (grouped writes not yet committed)
 
@@ -179,8 +186,8 @@ class JournalBase:
         sets, values = job if job is not None else ("", ())
         conn.execute(
             f"UPDATE jobs SET {sets}{', ' if sets else ''}updated_at = ?, "
-            f"credits_charged = {_CHARGED} WHERE key = ?",
-            (*values, now, key, key),
+            f"credits_charged = {_CHARGED}, usd_charged_micros = {_CHARGED_USD} WHERE key = ?",
+            (*values, now, key, key, key),
         )
 
     @staticmethod
@@ -204,19 +211,19 @@ class JournalBase:
 
     def job(self, key: str) -> JobState:
         """The journaled state of one job (:class:`JournalError` if it is not journaled)."""
-        rows = self._query(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE key = ?", (key,))
+        rows = self._query(f"SELECT {self._job_columns} FROM jobs WHERE key = ?", (key,))
         if not rows:
             raise JournalError(f"job {key[:12]} is not in the journal")
         return _job(rows[0])
 
     def jobs(self) -> tuple[JobState, ...]:
         """Every journaled job, in the order they were first journaled."""
-        return tuple(map(_job, self._query(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY rowid")))
+        return tuple(map(_job, self._query(f"SELECT {self._job_columns} FROM jobs ORDER BY rowid")))
 
     def in_state(self, *statuses: Status) -> tuple[JobState, ...]:
         """The jobs whose status is one of ``statuses``, in journal order."""
         marks = ", ".join("?" * len(statuses))
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE status IN ({marks}) ORDER BY rowid"
+        sql = f"SELECT {self._job_columns} FROM jobs WHERE status IN ({marks}) ORDER BY rowid"
         return tuple(map(_job, self._query(sql, tuple(statuses))))
 
     @property
@@ -229,7 +236,7 @@ class JournalBase:
 
         Jobs journaled but never touched since (still *planned*, no outputs) are not included.
         """
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE seq > ? ORDER BY seq"
+        sql = f"SELECT {self._job_columns} FROM jobs WHERE seq > ? ORDER BY seq"
         return tuple(map(_job, self._query(sql, (seq,))))
 
     def outputs_changed_since(self, seq: int) -> dict[str, tuple[OutputState, ...]]:
@@ -248,12 +255,14 @@ class JournalBase:
 
     def find_remote(self, remote_id: str) -> JobState | None:
         """The job whose current attempt has ``remote_id`` (a generation or variation id)."""
-        rows = self._query(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE remote_id = ?", (remote_id,))
+        rows = self._query(
+            f"SELECT {self._job_columns} FROM jobs WHERE remote_id = ?", (remote_id,)
+        )
         return _job(rows[0]) if rows else None
 
     def attempts(self, key: str) -> tuple[AttemptState, ...]:
         """Every submission attempt of a job, oldest first."""
-        sql = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE job_key = ? ORDER BY attempt"
+        sql = f"SELECT {self._attempt_columns} FROM attempts WHERE job_key = ? ORDER BY attempt"
         return tuple(map(_attempt, self._query(sql, (key,))))
 
     def output_at(self, key: str, index: int, url: str) -> bool:
@@ -315,11 +324,35 @@ class JournalBase:
             statuses[status] = n
         outputs, downloaded = self._query("SELECT count(*), count(sha256) FROM outputs")[0]
         groups = tuple(
-            GroupSummary(stage, model, jobs, complete, failed, est or 0, unknown, charged or 0)
-            for stage, model, jobs, complete, failed, est, unknown, charged in self._query(
+            GroupSummary(
+                stage,
+                model,
+                jobs,
+                complete,
+                failed,
+                est or 0,
+                unknown,
+                charged or 0,
+                from_micros(usd_est or 0),
+                from_micros(usd_charged or 0),
+            )
+            for (
+                stage,
+                model,
+                jobs,
+                complete,
+                failed,
+                est,
+                unknown,
+                charged,
+                usd_est,
+                usd_charged,
+            ) in self._query(
                 "SELECT stage, model, count(*), sum(status = 'complete'), sum(status = 'failed'), "
-                "sum(credits_estimated), count(*) - count(credits_estimated), "
-                "sum(credits_charged) FROM jobs GROUP BY stage, model ORDER BY min(rowid)"
+                "sum(credits_estimated), "
+                f"count(*) - count(coalesce(credits_estimated, {self._usd_estimated})), "
+                f"sum(credits_charged), sum({self._usd_estimated}), sum({self._usd_charged}) "
+                "FROM jobs GROUP BY stage, model ORDER BY min(rowid)"
             )
         )
         return Summary(
@@ -331,4 +364,6 @@ class JournalBase:
             credits_charged=sum(g.credits_charged for g in groups),
             groups=groups,
             last_update=self._scalar("SELECT max(updated_at) FROM jobs"),
+            usd_estimated=sum((g.usd_estimated for g in groups), Decimal(0)),
+            usd_charged=sum((g.usd_charged for g in groups), Decimal(0)),
         )

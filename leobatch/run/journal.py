@@ -39,12 +39,14 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from leobatch.errors import JournalError
 from leobatch.plan.jobs import Job
+from leobatch.pricing.money import CREDITS, DOLLARS, Cost, to_micros
 from leobatch.run._journal_base import JournalBase
 from leobatch.run._journal_file import (
     check_journal,
@@ -53,11 +55,13 @@ from leobatch.run._journal_file import (
     migrate_journal,
 )
 from leobatch.run.journal_records import (
+    _ATTEMPT_COLUMNS_V2,
     _CHARGED,
+    _CHARGED_USD,
+    _JOB_COLUMNS_V2,
     _OUTPUT_COLUMNS_V1,
     DB_NAME,
     LOCK_NAME,
-    SCHEMA_VERSION,
     STATE_DIR,
     STATUSES,
     AttemptState,
@@ -155,8 +159,14 @@ class Journal(JournalBase):
             raise JournalError(f"no journal at {path}: nothing has run yet for {output_dir}")
         journal = cls(connect_journal(path, "ro"), path, lock=None)
         try:
-            if check_journal(journal._conn, path) < SCHEMA_VERSION:
-                journal._output_columns = _OUTPUT_COLUMNS_V1  # read as it is: no lock to upgrade
+            # An older journal is read as it is (no lock to upgrade it with).
+            version = check_journal(journal._conn, path)
+            if version < 2:
+                journal._output_columns = _OUTPUT_COLUMNS_V1
+            if version < 3:
+                journal._job_columns = _JOB_COLUMNS_V2
+                journal._attempt_columns = _ATTEMPT_COLUMNS_V2
+                journal._usd_estimated, journal._usd_charged = "NULL", "NULL"
         except BaseException:
             journal.close()
             raise
@@ -209,16 +219,36 @@ class Journal(JournalBase):
     ) -> None:
         self.close()
 
-    def ensure_jobs(self, jobs: Iterable[Job], credits: Mapping[str, int | None]) -> int:
-        """Journal unknown jobs as *planned* and refresh estimates; returns how many were new."""
+    def ensure_jobs(
+        self,
+        jobs: Iterable[Job],
+        credits: Mapping[str, int | None],
+        usd: Mapping[str, Decimal] | None = None,
+    ) -> int:
+        """Journal unknown jobs as *planned* and refresh estimates (in credits, or in dollars
+        for the jobs in ``usd``); returns how many were new."""
         now = self._clock()
-        rows = [(j.key, j.stage, j.kind, j.model, credits.get(j.key), now) for j in jobs]
+        usd = usd or {}
+        rows = [
+            (
+                j.key,
+                j.stage,
+                j.kind,
+                j.model,
+                credits.get(j.key),
+                None if (d := usd.get(j.key)) is None else to_micros(d),
+                now,
+            )
+            for j in jobs
+        ]
         with self._tx() as conn:
             before = self._scalar("SELECT count(*) FROM jobs")
             conn.executemany(
-                "INSERT INTO jobs (key, stage, kind, model, credits_estimated, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                "credits_estimated = excluded.credits_estimated",
+                "INSERT INTO jobs (key, stage, kind, model, credits_estimated, "
+                "usd_estimated_micros, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "credits_estimated = excluded.credits_estimated, "
+                "usd_estimated_micros = excluded.usd_estimated_micros",
                 rows,
             )
             after = self._scalar("SELECT count(*) FROM jobs")
@@ -248,17 +278,34 @@ class Journal(JournalBase):
             )
         return attempt
 
-    def mark_submitted(self, key: str, remote_id: str | None, credits_charged: int | None) -> None:
-        """The create call returned (or the job was found remotely): journal its id and charge."""
+    def mark_submitted(
+        self,
+        key: str,
+        remote_id: str | None,
+        credits_charged: int | None,
+        cost: Cost | None = None,
+    ) -> None:
+        """The create call returned (or the job was found remotely): journal its id and charge.
+
+        ``cost`` is the charge as reported, in its unit; without it, ``credits_charged``
+        credits. A charge in dollars counts in ``usd_charged``, never in ``credits_charged``.
+        """
         now = self._clock()
+        if cost is None and credits_charged is not None:
+            cost = Cost.credits(credits_charged)
+        if cost is not None and cost.unit != CREDITS:
+            credits_charged = None
+        usd = to_micros(cost.amount) if cost is not None and cost.unit == DOLLARS else None
+        amount = None if cost is None else str(cost.amount)
         self._move(
             key,
             ("submitting",),
             "mark submitted",
             now,
             attempt=(
-                "status = 'submitted', remote_id = ?, credits_charged = ?",
-                (remote_id, credits_charged),
+                "status = 'submitted', remote_id = ?, credits_charged = ?, cost_amount = ?, "
+                "cost_unit = ?, usd_micros = ?",
+                (remote_id, credits_charged, amount, None if cost is None else cost.unit, usd),
             ),
             job=("status = 'submitted', remote_id = ?, submitted_at = ?", (remote_id, now)),
         )
@@ -343,8 +390,9 @@ class Journal(JournalBase):
             conn.execute("DELETE FROM outputs WHERE job_key = ?", (key,))
             conn.execute(
                 "UPDATE jobs SET status = 'planned', remote_id = NULL, error = ?, "
-                f"completed_at = NULL, updated_at = ?, credits_charged = {_CHARGED} WHERE key = ?",
-                (why, now, key, key),
+                f"completed_at = NULL, updated_at = ?, credits_charged = {_CHARGED}, "
+                f"usd_charged_micros = {_CHARGED_USD} WHERE key = ?",
+                (why, now, key, key, key),
             )
 
     def reopen(self, key: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal, cast
 
 __all__ = [
@@ -28,8 +29,11 @@ Status = Literal["planned", "submitting", "submitted", "complete", "failed"]
 STATUSES: tuple[Status, ...] = ("planned", "submitting", "submitted", "complete", "failed")
 
 #: Version 2 added ``outputs.served_sha256`` (provenance inside the files: the file as written
-#: and as served differ). A version 1 journal is migrated when a run opens it (:data:`MIGRATIONS`).
-SCHEMA_VERSION = 2
+#: and as served differ); version 3 costs in their unit (``attempts.cost_amount``/``cost_unit``
+#: as the API reported them, dollars as whole micro-dollars in ``usd_micros`` and the jobs'
+#: ``usd_estimated_micros``/``usd_charged_micros``). An older journal is migrated when a run
+#: opens it (:data:`MIGRATIONS`).
+SCHEMA_VERSION = 3
 _BUMP = "UPDATE jobs SET seq = (SELECT coalesce(max(seq), 0) + 1 FROM jobs) WHERE key = {key}"
 SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -39,7 +43,8 @@ SCHEMA = (
         attempt INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
         credits_estimated INTEGER, credits_charged INTEGER, error TEXT, request_json TEXT,
         started_at REAL, submitted_at REAL, completed_at REAL, updated_at REAL NOT NULL,
-        seq INTEGER NOT NULL DEFAULT 0)""",
+        seq INTEGER NOT NULL DEFAULT 0,
+        usd_estimated_micros INTEGER, usd_charged_micros INTEGER)""",
     "CREATE INDEX jobs_status ON jobs (status)",
     "CREATE INDEX jobs_seq ON jobs (seq)",
     "CREATE INDEX jobs_remote_id ON jobs (remote_id)",
@@ -47,6 +52,7 @@ SCHEMA = (
         job_key TEXT NOT NULL REFERENCES jobs (key), attempt INTEGER NOT NULL,
         status TEXT NOT NULL, remote_id TEXT, started_at REAL NOT NULL, ended_at REAL,
         error TEXT, credits_charged INTEGER, refunded INTEGER NOT NULL DEFAULT 0,
+        cost_amount TEXT, cost_unit TEXT, usd_micros INTEGER,
         PRIMARY KEY (job_key, attempt))""",
     """CREATE TABLE outputs (
         job_key TEXT NOT NULL REFERENCES jobs (key), idx INTEGER NOT NULL, remote_id TEXT,
@@ -69,8 +75,11 @@ SCHEMA = (
 
 _JOB_COLUMNS = (
     "key, stage, kind, model, status, remote_id, attempt, failures, credits_estimated, "
-    "credits_charged, error, request_json, started_at, submitted_at, completed_at, updated_at"
+    "credits_charged, error, request_json, started_at, submitted_at, completed_at, updated_at, "
+    "usd_estimated_micros, usd_charged_micros"
 )
+#: A version 2 journal read as it is (``open_readonly``): no dollar columns yet.
+_JOB_COLUMNS_V2 = _JOB_COLUMNS.replace("usd_estimated_micros, usd_charged_micros", "NULL, NULL")
 _OUTPUT_COLUMNS_V1 = (
     "job_key, idx, remote_id, url, path, sha256, bytes, media_type, nsfw, downloaded_at, sha256"
 )
@@ -79,12 +88,26 @@ _OUTPUT_COLUMNS = _OUTPUT_COLUMNS_V1.removesuffix("sha256") + "coalesce(served_s
 #: Schema version -> the statements that bring a journal of that version to the next one.
 MIGRATIONS: Mapping[int, tuple[str, ...]] = {
     1: ("ALTER TABLE outputs ADD COLUMN served_sha256 TEXT",),
+    2: (
+        "ALTER TABLE jobs ADD COLUMN usd_estimated_micros INTEGER",
+        "ALTER TABLE jobs ADD COLUMN usd_charged_micros INTEGER",
+        "ALTER TABLE attempts ADD COLUMN cost_amount TEXT",
+        "ALTER TABLE attempts ADD COLUMN cost_unit TEXT",
+        "ALTER TABLE attempts ADD COLUMN usd_micros INTEGER",
+        # every charge a version 2 journal holds was reported in credits
+        "UPDATE attempts SET cost_amount = CAST(credits_charged AS TEXT), cost_unit = 'CREDITS' "
+        "WHERE credits_charged IS NOT NULL",
+    ),
 }
 #: A job's charge: the sum over its attempts that were not refunded (NULL while none reported).
 _CHARGED = "(SELECT sum(credits_charged) FROM attempts WHERE job_key = ? AND NOT refunded)"
+#: The same in dollars (micro-dollars); set beside ``credits_charged`` wherever it is.
+_CHARGED_USD = "(SELECT sum(usd_micros) FROM attempts WHERE job_key = ? AND NOT refunded)"
 _ATTEMPT_COLUMNS = (
-    "job_key, attempt, status, remote_id, started_at, ended_at, error, credits_charged, refunded"
+    "job_key, attempt, status, remote_id, started_at, ended_at, error, credits_charged, refunded, "
+    "cost_amount, cost_unit"
 )
+_ATTEMPT_COLUMNS_V2 = _ATTEMPT_COLUMNS.replace("cost_amount, cost_unit", "NULL, NULL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +115,9 @@ class JobState:
     """One job as journaled. ``attempt`` counts submissions started (0 = never submitted);
     ``failures`` counts failed attempts since the job was planned or reopened;
     ``credits_charged`` sums the charges of every attempt not refunded (``None`` while none was
-    reported); ``request_json`` is the wire body last sent (run-time ids filled, never headers),
-    parsed on demand by :attr:`request`."""
+    reported), ``usd_charged`` the same in dollars (a PAYG account), ``usd_estimated`` the
+    plan's price of a job priced in dollars; ``request_json`` is the wire body last sent
+    (run-time ids filled, never headers), parsed on demand by :attr:`request`."""
 
     key: str
     stage: str
@@ -111,6 +135,8 @@ class JobState:
     submitted_at: float | None
     completed_at: float | None
     updated_at: float
+    usd_estimated: Decimal | None = None
+    usd_charged: Decimal | None = None
 
     @property
     def request(self) -> dict[str, Any] | None:
@@ -172,6 +198,8 @@ class AttemptState:
     error: str | None
     credits_charged: int | None
     refunded: bool
+    cost_amount: str | None = None  # the charge as the API reported it, with its unit
+    cost_unit: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +214,8 @@ class GroupSummary:
     credits_estimated: int
     unknown_estimates: int
     credits_charged: int
+    usd_estimated: Decimal = Decimal(0)
+    usd_charged: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +231,8 @@ class Summary:
     credits_charged: int
     groups: tuple[GroupSummary, ...]
     last_update: float | None = None
+    usd_estimated: Decimal = Decimal(0)  # of the jobs priced in dollars
+    usd_charged: Decimal = Decimal(0)  # a PAYG account's charges
 
     @property
     def jobs(self) -> int:
@@ -209,7 +241,13 @@ class Summary:
 
 
 def _job(row: tuple[Any, ...]) -> JobState:
-    return JobState(*row)
+    return JobState(*(*row[:16], _usd(row[16]), _usd(row[17])))
+
+
+def _usd(micros: int | None) -> Decimal | None:
+    from leobatch.pricing.money import from_micros
+
+    return None if micros is None else from_micros(micros)
 
 
 def _output(row: tuple[Any, ...]) -> OutputState:
@@ -218,5 +256,5 @@ def _output(row: tuple[Any, ...]) -> OutputState:
 
 
 def _attempt(row: tuple[Any, ...]) -> AttemptState:
-    args = (*row[:8], bool(row[8]))
+    args = (*row[:8], bool(row[8]), *row[9:11])
     return AttemptState(*args)

@@ -1,5 +1,5 @@
-"""Journals of schema version 1 (before served_sha256) keep working: read as they are, upgraded
-by the next run."""
+"""Journals of schema versions 1 (before served_sha256) and 2 (before costs in their unit) keep
+working: read as they are, upgraded by the next run."""
 
 from __future__ import annotations
 
@@ -8,22 +8,41 @@ from pathlib import Path
 
 import pytest
 
+from decimal import Decimal
+
 from leobatch.errors import JournalError
+from leobatch.plan.jobs import Job
+from leobatch.pricing.money import Cost
 from leobatch.run.journal import Journal
 from leobatch.run.journal_records import DB_NAME, SCHEMA, STATE_DIR
 
 KEY = "a" * 64
+#: What version 3 added to the schema (costs in their unit).
+_V3_COLUMNS = (
+    ",\n        usd_estimated_micros INTEGER, usd_charged_micros INTEGER",
+    "\n        cost_amount TEXT, cost_unit TEXT, usd_micros INTEGER,",
+)
 
 
-def _v1_journal(output_dir: Path) -> Path:
-    """A journal as leobatch wrote it at schema version 1: one complete job, one output."""
+def _v2_schema(statement: str) -> str:
+    for added in _V3_COLUMNS:
+        statement = statement.replace(added, "")
+    return statement
+
+
+def _v1_journal(output_dir: Path, version: int = 1) -> Path:
+    """A journal as leobatch wrote it at schema ``version`` (1 or 2): one complete job, one
+    output."""
     state = output_dir / STATE_DIR
     state.mkdir(parents=True)
     path = state / DB_NAME
     conn = sqlite3.connect(path, isolation_level=None)
     for statement in SCHEMA:
-        conn.execute(statement.replace(" served_sha256 TEXT,", ""))
-    assert "served_sha256" not in conn.execute("SELECT sql FROM sqlite_master").fetchall()[0][0]
+        statement = _v2_schema(statement)
+        assert "usd" not in statement and "cost_unit" not in statement
+        conn.execute(statement if version == 2 else statement.replace(" served_sha256 TEXT,", ""))
+    if version == 1:
+        assert "served_sha256" not in conn.execute("SELECT sql FROM sqlite_master").fetchall()[0][0]
     conn.execute(
         "INSERT INTO jobs (key, stage, kind, status, updated_at) "
         "VALUES (?, 'hero', 'image', 'complete', 1.0)",
@@ -34,7 +53,14 @@ def _v1_journal(output_dir: Path) -> Path:
         "VALUES (?, 0, 'img-0', 'https://cdn.test/0.png', 'hero/a-0.png', ?, 10, 'image/png')",
         (KEY, "1" * 64),
     )
-    conn.execute("PRAGMA user_version=1")
+    if version == 2:
+        conn.execute(
+            "INSERT INTO attempts (job_key, attempt, status, started_at, credits_charged) "
+            "VALUES (?, 1, 'complete', 1.0, 24)",
+            (KEY,),
+        )
+        conn.execute("UPDATE jobs SET credits_charged = 24, attempt = 1 WHERE key = ?", (KEY,))
+    conn.execute(f"PRAGMA user_version={version}")
     conn.close()
     return path
 
@@ -68,7 +94,7 @@ def test_a_run_upgrades_a_version_1_journal_and_keeps_its_outputs(tmp_path: Path
         journal.record_download(KEY, 0, sha256="2" * 64, size=12, served_sha256="3" * 64)
         (out,) = journal.outputs(KEY)
         assert (out.sha256, out.served_sha256, out.bytes) == ("2" * 64, "3" * 64, 12)
-    assert _version(path) == 2
+    assert _version(path) == 3
     with Journal.open_readonly(tmp_path) as journal:
         assert journal.outputs(KEY)[0].served_sha256 == "3" * 64
 
@@ -77,9 +103,9 @@ def test_a_newer_journal_is_still_refused(tmp_path: Path) -> None:
     """Only versions this leobatch knows how to upgrade are read."""
     path = _v1_journal(tmp_path)
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version=3")
+    conn.execute("PRAGMA user_version=4")
     conn.close()
-    with pytest.raises(JournalError, match="has schema version 3; this leobatch reads version 2"):
+    with pytest.raises(JournalError, match="has schema version 4; this leobatch reads version 3"):
         Journal.open(tmp_path)
 
 
@@ -89,3 +115,32 @@ def test_a_download_recorded_without_a_served_hash_was_written_as_served(tmp_pat
     with Journal.open(tmp_path) as journal:
         journal.record_download(KEY, 0, sha256="4" * 64, size=5)
         assert journal.outputs(KEY)[0].served_sha256 == "4" * 64
+
+
+def test_a_version_2_journal_is_read_as_it_is_and_upgraded_with_its_charges_in_credits(
+    tmp_path: Path,
+) -> None:
+    """Read-only, a v2 journal shows its credits and no dollars; a run upgrades it (v2 -> v3),
+    its old charges become CREDITS costs, and a dollar charge then counts apart."""
+    path = _v1_journal(tmp_path, version=2)
+    with Journal.open_readonly(tmp_path) as journal:
+        state = journal.job(KEY)
+        assert (state.credits_charged, state.usd_charged) == (24, None)
+        assert journal.summary().credits_charged == 24
+        assert journal.attempts(KEY)[0].cost_unit is None
+    assert _version(path) == 2
+    with Journal.open(tmp_path) as journal:
+        (attempt,) = journal.attempts(KEY)
+        assert (attempt.cost_amount, attempt.cost_unit) == ("24", "CREDITS")
+        other = Job(key="b" * 64, stage="hero", kind="nobg", endpoint="/v2/generations", body={})
+        journal.ensure_jobs([other], {}, {other.key: Decimal("0.1047")})
+        journal.mark_submitting(other.key, {"model": "remove-bg"})
+        journal.mark_submitted(other.key, "gen-b", None, Cost.usd("0.1047"))
+        summary = journal.summary()
+    assert _version(path) == 3
+    assert (summary.credits_charged, summary.usd_charged) == (24, Decimal("0.1047"))
+    assert (summary.usd_estimated, summary.unknown_estimates) == (Decimal("0.1047"), 1)
+    with Journal.open_readonly(tmp_path) as journal:
+        state = journal.job("b" * 64)
+        assert (state.credits_charged, state.usd_charged) == (None, Decimal("0.1047"))
+        assert journal.attempts("b" * 64)[0].cost_amount == "0.1047"
