@@ -62,7 +62,8 @@ def check_sizes(slug: str, rules: V2Rules, parameters: Mapping[str, Any]) -> Pro
     if (width == 0) != (height == 0):
         return [(at, f"{slug}: 0 means 'match the reference' only as 0x0, not {width}x{height}")]
     check = _CHECKS[sizes.kind]
-    return [(at, message) for message in check(slug, sizes, width, height)] + _by_mode(
+    found = check(slug, sizes, width, height)
+    return [((axis,) if axis in given else at, message) for axis, message in found] + _by_mode(
         slug, sizes, parameters, width, height, at
     )
 
@@ -84,40 +85,49 @@ def _by_mode(
     return [(at, f"{slug} renders {_pairs(pairs)} in mode {mode}, not {width}x{height}")]
 
 
-def _check_pairs(slug: str, sizes: Sizes, width: int, height: int) -> list[str]:
+def _check_pairs(slug: str, sizes: Sizes, width: int, height: int) -> list[tuple[str, str]]:
     if (width, height) in sizes.pairs:
         return []
-    return [f"{slug} does not render {width}x{height}; sizes it renders: {_pairs(sizes.pairs)}"]
+    return [
+        ("", f"{slug} does not render {width}x{height}; sizes it renders: {_pairs(sizes.pairs)}")
+    ]
 
 
-def _check_axes(slug: str, sizes: Sizes, width: int, height: int) -> list[str]:
-    messages = []
+def _check_axes(slug: str, sizes: Sizes, width: int, height: int) -> list[tuple[str, str]]:
+    messages: list[tuple[str, str]] = []
     if width not in sizes.widths:
-        messages.append(f"{slug}: width {width} is not one of {listing(sizes.widths, 40)}")
+        messages.append(
+            ("width", f"{slug}: width {width} is not one of {listing(sizes.widths, 40)}")
+        )
     if height not in sizes.heights:
-        messages.append(f"{slug}: height {height} is not one of {listing(sizes.heights, 40)}")
+        messages.append(
+            ("height", f"{slug}: height {height} is not one of {listing(sizes.heights, 40)}")
+        )
     if not messages and sizes.pairs and (width, height) not in sizes.pairs:
         messages.append(
-            f"{slug} renders {width}x{height} as a square silently, so leobatch refuses it;"
-            f" sizes it renders: {_pairs(sizes.pairs)}"
+            (
+                "",
+                f"{slug} renders {width}x{height} as a square silently, so leobatch refuses it;"
+                f" sizes it renders: {_pairs(sizes.pairs)}",
+            )
         )
     return messages
 
 
-def _check_range(slug: str, sizes: Sizes, width: int, height: int) -> list[str]:
-    messages = []
+def _check_range(slug: str, sizes: Sizes, width: int, height: int) -> list[tuple[str, str]]:
+    messages: list[tuple[str, str]] = []
     for axis, value, span in (
         ("width", width, sizes.width_range),
         ("height", height, sizes.height_range),
     ):
         if span is not None and not span[0] <= value <= span[1]:
-            messages.append(f"{slug}: {axis} {value} is outside {span[0]}..{span[1]}")
+            messages.append((axis, f"{slug}: {axis} {value} is outside {span[0]}..{span[1]}"))
         elif value % sizes.multiple:
-            messages.append(f"{slug}: {axis} {value} is not a multiple of {sizes.multiple}")
+            messages.append((axis, f"{slug}: {axis} {value} is not a multiple of {sizes.multiple}"))
     return messages
 
 
-def _check_gpt_image_2(slug: str, sizes: Sizes, width: int, height: int) -> list[str]:
+def _check_gpt_image_2(slug: str, sizes: Sizes, width: int, height: int) -> list[tuple[str, str]]:
     if (width, height) in sizes.pairs:
         return []
     broken = []
@@ -132,21 +142,24 @@ def _check_gpt_image_2(slug: str, sizes: Sizes, width: int, height: int) -> list
     if not broken:
         return []
     return [
-        f"{slug}: custom size {width}x{height} breaks its rule ({'; '.join(broken)});"
-        f" presets: {_pairs(sizes.pairs)}"
+        (
+            "",
+            f"{slug}: custom size {width}x{height} breaks its rule ({'; '.join(broken)});"
+            f" presets: {_pairs(sizes.pairs)}",
+        )
     ]
 
 
-def _check_input(slug: str, sizes: Sizes, width: int, height: int) -> list[str]:
+def _check_input(slug: str, sizes: Sizes, width: int, height: int) -> list[tuple[str, str]]:
     low = sizes.width_range[0] if sizes.width_range else 1
     if min(width, height) < low:
         return [
-            f"{slug}: the input image must be at least {low} px on each side, not {width}x{height}"
+            ("", f"{slug}: the input image must be at least {low} px a side, not {width}x{height}")
         ]
     return []
 
 
-def _check_free(slug: str, sizes: Sizes, width: int, height: int) -> list[str]:
+def _check_free(slug: str, sizes: Sizes, width: int, height: int) -> list[tuple[str, str]]:
     return _check_range(slug, sizes, width, height)
 
 
