@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("leobatch.cli.status", "Summarise a recipe's run journal."),
     "prune": ("leobatch.cli.prune", "Remove what a recipe no longer yields: files, journal rows."),
     "report": ("leobatch.cli.report", "Build a static HTML report and contact sheets of a run."),
+    "collect": ("leobatch.cli.collect", "Merge the manifests of shard outputs into one."),
     "schema": ("leobatch.cli.schema", "Print the recipe JSON Schema, or its path (--path)."),
     "catalog": (
         "leobatch.cli.catalog",

@@ -141,9 +141,15 @@ def command(recipe: Path | None, output_dir: Path | None, as_json: bool, **selec
     downloaded, credits estimated vs charged per stage and model, and why jobs failed.
 
     Read-only: safe while a run is writing. The selection options (--where, --stage, ...)
-    narrow the summary to the jobs they select; they need the RECIPE.
+    narrow the summary to the jobs they select; they need the RECIPE. RECIPE may also be a
+    manifest.json (one `leobatch collect` merged, say), and --dir a folder holding one.
     """
     selection = selection_of(**select)
+    if (manifest := _manifest_of(recipe, output_dir)) is not None:
+        if not selection.everything:
+            raise click.UsageError("selecting jobs needs the RECIPE (not a manifest)")
+        _manifest_status(manifest, as_json)
+        return
     if recipe is not None and output_dir is None:
         target = output_dir_of(recipe)
     elif output_dir is not None and recipe is None:
@@ -182,6 +188,39 @@ def command(recipe: Path | None, output_dir: Path | None, as_json: bool, **selec
         click.echo(json.dumps(data, sort_keys=True))
     elif not is_quiet():  # `leobatch -q status`: nothing but errors
         click.echo(_human(data))
+
+
+def _manifest_of(recipe: Path | None, output_dir: Path | None) -> Path | None:
+    """The manifest to summarise instead of a journal: RECIPE given as a ``.json`` manifest
+    (a merged one, by ``leobatch collect``), or a --dir with a manifest and no journal."""
+    if recipe is not None and output_dir is None and recipe.suffix.lower() == ".json":
+        return recipe
+    if (
+        output_dir is not None
+        and recipe is None
+        and not Journal.exists(output_dir)
+        and (output_dir / "manifest.json").is_file()
+    ):
+        return output_dir / "manifest.json"
+    return None
+
+
+def _manifest_status(manifest: Path, as_json: bool) -> None:
+    """Summarise a manifest (merged or not) the way a journal is summarised."""
+    from leobatch.manifest_merge import load_manifests
+
+    loaded = load_manifests([manifest])
+    data = status_json(manifest.parent, loaded.summary(), (), {"recipe": loaded.recipe_name or ""})
+    data["failures"] = [{"key": k, "stage": s, "error": e} for k, s, e in loaded.failed()]
+    data["manifest"] = str(manifest)
+    data["sources"] = [str(source) for source in loaded.sources]
+    data["run"] = None
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+    elif not is_quiet():
+        n = len(loaded.sources)
+        merged = f"\nmerged from {n} shard output folders" if n > 1 else ""
+        click.echo(_human(data) + merged)
 
 
 def _summary_of(journal: Journal, keys: frozenset[str]) -> Summary:

@@ -103,7 +103,7 @@ def build_report(
     ]
     taken = {"index.html"}
     page_files = {page.stage: stage_file(page.stage, taken) for page in pages}
-    present = _present(jobs, output_dir)
+    present = _present(jobs, output_dir, manifest.roots)
     thumbs, made = make_thumbs(_sources(jobs, output_dir, present), target / "thumbs")
     linker = Linker(
         jobs,
@@ -189,15 +189,23 @@ def _check_axes(by_stage: Mapping[str, list[JobEntry]], rows: str | None, cols: 
             )
 
 
-def _inside(path: str) -> bool:
-    """Whether a manifest's output path stays inside the output folder (never read elsewhere)."""
+def _inside(path: str, roots: Sequence[str] = ()) -> bool:
+    """Whether a manifest's output path stays inside the output folder, or inside one of a
+    merged manifest's shard folders ``roots`` (never read elsewhere)."""
     norm = os.path.normpath(path)
-    return not (Path(norm).is_absolute() or norm == ".." or norm.startswith(".." + os.sep))
+    if Path(norm).is_absolute():
+        return False
+    if not (norm == ".." or norm.startswith(".." + os.sep)):
+        return True
+    folders = (os.path.normpath(root) for root in roots)
+    return any(norm.startswith(folder + os.sep) for folder in folders)
 
 
-def _present(jobs: Sequence[JobEntry], output_dir: Path) -> dict[str, bool]:
+def _present(
+    jobs: Sequence[JobEntry], output_dir: Path, roots: Sequence[str] = ()
+) -> dict[str, bool]:
     return {
-        out.path: _inside(out.path) and (output_dir / out.path).is_file()
+        out.path: _inside(out.path, roots) and (output_dir / out.path).is_file()
         for job in jobs
         for out in job.outputs
     }

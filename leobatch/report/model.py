@@ -91,6 +91,9 @@ class Manifest:
     recipe_file: str
     jobs: tuple[JobEntry, ...]
     totals: Mapping[str, Any]
+    #: a merged manifest's shard folders (``leobatch collect``), relative to its folder: the
+    #: only places outside it that its output paths may lead
+    roots: tuple[str, ...] = ()
 
     @property
     def folder(self) -> Path:
@@ -127,12 +130,19 @@ def read_manifest(path: Path) -> Manifest:
         ) from e
     recipe_path = str(recipe.get("path") or "recipe.yaml")
     totals = _mapping(data.get("totals"))
+    collected = data.get("collected")
+    roots = tuple(
+        str(c["dir"])
+        for c in (collected if isinstance(collected, list) else ())
+        if isinstance(c, dict) and isinstance(c.get("dir"), str)
+    )
     return Manifest(
         path=path,
         recipe_name=str(recipe.get("name") or path.parent.name),
         recipe_file=Path(recipe_path).name,
         jobs=jobs,
         totals=totals,
+        roots=roots,
     )
 
 
