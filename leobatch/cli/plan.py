@@ -139,6 +139,8 @@ def command(
     if save_to is not None and not selection.everything:
         raise click.UsageError("--output saves the whole plan: select jobs when you run it")
     full = plan_recipe(recipe, max_jobs=max_jobs)
+    for warning in full.warnings:  # a model retiring soon: on stderr, so --json stays clean
+        click.echo(str(warning), err=True)
     selected = select_plan(full, selection)
     plan = selected.plan
     if offline and emulator:

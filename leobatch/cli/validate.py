@@ -63,7 +63,9 @@ def command(recipes: tuple[Path, ...], max_jobs: int) -> int:
 
 
 def _check(recipe: Path, plan: Plan) -> None:
-    """Say the recipe is valid, with its counts (nothing with ``-q``)."""
+    """Say the recipe is valid, with its counts (nothing with ``-q``); warnings on stderr."""
+    for warning in plan.warnings:  # a model retiring soon: valid, but say it
+        click.echo(str(warning), err=True)
     if is_quiet():
         return
     jobs, outputs = len(plan.jobs), plan.outputs

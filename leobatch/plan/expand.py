@@ -13,10 +13,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from leobatch.errors import RecipeError
+from leobatch.errors import Problem, RecipeError
 from leobatch.plan import readable
 from leobatch.plan.jobs import UPSTREAM_TEXT, Input, Job, Plan, Upstream
 from leobatch.plan.keys import inputs_digest, job_key
+from leobatch.plan.lifecycle import today
 from leobatch.plan.limits import DEFAULT_MAX_JOBS
 from leobatch.plan.matrix import combinations, guard, too_many
 from leobatch.plan.ondisk import Conflict, conflicts, explain, fs_limits
@@ -80,6 +81,9 @@ class _Expansion:
         self.limits = fs_limits(recipe.output_dir)
         self.dir_bytes = len(os.fsencode(recipe.output_dir))
         self.made: dict[str, list[_Made]] = {}
+        self.day = today()
+        #: located warnings (a model retiring soon), each once
+        self.warnings: dict[tuple[Any, ...], Problem] = {}
         self.count = 0
         self.keys: set[str] = set()
         self.feeds = {s.upstream for s in recipe.stages if s.upstream is not None}
@@ -141,6 +145,7 @@ class _Expansion:
             retry_failed_jobs=recipe.retry_failed_jobs,
             stage_kinds={s.name: s.kind for s in recipe.stages},
             output_metadata=recipe.output_metadata,
+            warnings=tuple(sorted(self.warnings.values())),
         )
 
     def _parents(self, stage: Stage) -> Iterator[tuple[dict[str, Any], _Made | None, int]]:
@@ -155,7 +160,12 @@ class _Expansion:
                 yield dict(parent.job.matrix), parent, index
 
     def _stage(self, stage: Stage) -> None:
-        fields = StageFields(self.recipe, stage, self.renderer)
+        def warn(where: tuple[str | int, ...], message: str) -> None:
+            self.warnings.setdefault(
+                (where, message), self.recipe.locate(where, f"warning: {message}")
+            )
+
+        fields = StageFields(self.recipe, stage, self.renderer, self.day, warn)
         local = tuple(combinations(stage.matrix))
         for combo, parent, index in self._parents(stage):
             extras = combinations(stage.matrix, combo) if stage.matrix.exclude else local

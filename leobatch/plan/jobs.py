@@ -10,7 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from leobatch.errors import Problem
 
 __all__ = ["UPSTREAM_TEXT", "Input", "Job", "Kind", "Plan", "Upstream"]
 
@@ -114,6 +117,8 @@ class Plan:
     stage_kinds: Mapping[str, str] = field(default_factory=dict)
     #: ``output.metadata``: label each output file with its provenance (leobatch.run.provenance)
     output_metadata: bool = True
+    #: located warnings found while planning (a model retiring soon): not errors
+    warnings: tuple[Problem, ...] = ()
 
     @property
     def outputs(self) -> int:

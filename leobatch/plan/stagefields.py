@@ -1,17 +1,21 @@
 """One stage's keys rendered for one combination and handed to the request builder.
 
 Templates are found once per stage; a value without a template is passed through as written.
-``params`` is the recipe's ``defaults[kind]`` merged under the stage's own ``params``.
-The builder's FieldProblems are located at the stage key that caused them (or, for a param
-that came from ``defaults``, at that default).
+``params`` is the recipe's ``defaults[kind]`` merged under the stage's own ``params``; the
+stage's ``params`` may also be one ``{{ expression }}`` rendering to a mapping. The builder's
+FieldProblems are located at the stage key that caused them (or, for a param that came from
+``defaults``, at that default). A retired model or kind is refused here, before the request is
+built; a model retiring soon is a warning.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from leobatch.plan.jobs import Job
+from leobatch.plan.lifecycle import kind_verdict, model_verdict
 from leobatch.plan.render import Renderer, TemplateFailure
 from leobatch.recipe.marked import KeyPath
 from leobatch.recipe.model import Recipe, Stage
@@ -33,15 +37,29 @@ class _Failed(Exception):
 class StageFields:
     """Renders a stage's keys and builds its request, once per job."""
 
-    def __init__(self, recipe: Recipe, stage: Stage, renderer: Renderer) -> None:
+    def __init__(
+        self,
+        recipe: Recipe,
+        stage: Stage,
+        renderer: Renderer,
+        day: datetime.date | None = None,
+        warn: Report | None = None,
+    ) -> None:
         self.recipe = recipe
         self.stage = stage
         self.renderer = renderer
-        self.params: Mapping[str, Any] = stage.fields.get("params") or {}
+        self.day = day or datetime.date.today()
+        self.warn = warn
+        raw = stage.fields.get("params")
+        #: ``params: "{{ p }}"``: the whole mapping comes from one template, rendered per job
+        self.params_template: str | None = raw if isinstance(raw, str) else None
+        self.params: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
         defaults = recipe.defaults.get(stage.kind, {})
+        self.all_defaults: Mapping[str, Any] = defaults
         self.defaults = {k: v for k, v in defaults.items() if k not in self.params}
         self.others = {k: v for k, v in stage.fields.items() if k != "params"}
         self.has_params = bool(self.params or self.defaults or "params" in stage.fields)
+        self.kind_verdict = kind_verdict(stage.kind, self.day)
         # which keys need rendering at all, found once: (where, name) pairs
         self.templated = frozenset(
             (group, name)
@@ -55,6 +73,12 @@ class StageFields:
     ) -> tuple[BuiltRequest, Any] | None:
         """The built request and the rendered prompt, or None after reporting problems."""
         base: KeyPath = ("stages", self.stage.name)
+        verdict = self.kind_verdict
+        if verdict is not None and verdict.level == "error":
+            report((*base, "kind"), verdict.message)
+            return None
+        if verdict is not None and self.warn is not None:
+            self.warn((*base, "kind"), verdict.message)
         # Fields whose template failed are left out, and the request is still checked, so that
         # one bad template does not hide the other mistakes; problems about a left-out field
         # (e.g. "prompt is required") are not reported twice.
@@ -67,14 +91,25 @@ class StageFields:
                 failed.append((name,))
                 if name in _TEXT_FIELDS:  # keep "needs a prompt" from echoing the failure
                     fields[name] = "x"
+        own = self.params
+        if self.params_template is not None:
+            try:
+                own = self._own_params(context, report)
+            except _Failed:
+                failed.append(("params",))
+                own = {}
+        defaults = {k: v for k, v in self.defaults.items() if k not in own}
         params: dict[str, Any] = {}
-        for name, value in self.defaults.items():
+        for name, value in defaults.items():
             try:
                 where = ("defaults", self.stage.kind, name)
                 params[name] = self._value("d", name, value, where, context, report)
             except _Failed:
                 failed.append(("params", name))
-        for name, value in self.params.items():
+        for name, value in own.items():
+            if self.params_template is not None:  # rendered already
+                params[name] = value
+                continue
             try:
                 params[name] = self._value(
                     "p", name, value, (*base, "params", name), context, report
@@ -83,25 +118,46 @@ class StageFields:
                 failed.append(("params", name))
         if self.has_params:
             fields["params"] = params
+        model = fields.get("model")
+        if isinstance(model, str) and ("model",) not in failed:
+            said = model_verdict(model, self.day)
+            if said is not None and said.level == "error":
+                report((*base, "model"), said.message)
+                return None
+            if said is not None and self.warn is not None:
+                self.warn((*base, "model"), said.message)
         result = build_request(
             self.stage.kind,
             fields,
             upstream_kind=upstream.kind if upstream else None,
             upstream_size=upstream.size if upstream else None,
             recipe_dir=self.recipe.folder,
+            upstream_endpoint=upstream.endpoint if upstream else None,
+            from_defaults=frozenset(defaults),
         )
         if isinstance(result, BuiltRequest):
             return None if failed else (result, fields.get("prompt"))
         for field_problem in result:
             if not any(field_problem.path[: len(f)] == f for f in failed):
-                report(self._where(field_problem.path), field_problem.message)
+                report(self._where(field_problem.path, defaults), field_problem.message)
         return None
 
-    def _where(self, path: tuple[str | int, ...]) -> KeyPath:
+    def _own_params(self, context: Mapping[str, Any], report: Report) -> Mapping[str, Any]:
+        """``params: "{{ expression }}"`` rendered: it must give a mapping."""
+        assert self.params_template is not None
+        where: KeyPath = ("stages", self.stage.name, "params")
+        value = self._render(self.params_template, where, context, report)
+        if not isinstance(value, Mapping):
+            shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+            report(where, f"params must render to a mapping, not {shown}")
+            raise _Failed
+        return {str(k): v for k, v in value.items()}
+
+    def _where(self, path: tuple[str | int, ...], defaults: Mapping[str, Any]) -> KeyPath:
         stage: KeyPath = ("stages", self.stage.name)
         if path and path[0] == "params" and len(path) > 1:
             name = path[1]
-            if name not in self.params and name in self.defaults:
+            if name in defaults:
                 return ("defaults", self.stage.kind, *path[1:])
         return (*stage, *path)
 

@@ -40,6 +40,10 @@ STAGE_FIELDS: tuple[str, ...] = (
     "styles",
     "motion",
     "instructions",
+    "width",
+    "height",
+    "num_images",
+    "seed",
     "params",
 )
 

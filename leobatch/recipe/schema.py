@@ -55,12 +55,13 @@ def schema_problems(value: Any, marks: Marks, display: str) -> list[Problem]:
 def schema_findings(value: Any) -> list[tuple[KeyPath, str]]:
     """Every schema violation of ``value`` as (key path, message), but those the plan-time
     rules report better (see ``_checked_at_plan``)."""
-    return [
-        found
+    found = [
+        item
         for error in _validator().iter_errors(value)
         if not _checked_at_plan(error)
-        for found in _describe(error)
+        for item in _describe(error)
     ]
+    return list(dict.fromkeys(found))
 
 
 def _checked_at_plan(error: ValidationError) -> bool:
@@ -76,6 +77,14 @@ def _checked_at_plan(error: ValidationError) -> bool:
     in_defaults = len(path) >= 3 and path[0] == "defaults"
     catalogue = isinstance(error.schema, dict) and "x-catalogue" in error.schema
     return in_params or in_defaults or catalogue
+
+
+def _untemplated(error: ValidationError) -> bool:
+    """Whether ``error`` is a plain string failing the ``templated`` pattern."""
+    return error.validator == "pattern" and error.validator_value == _TEMPLATE_PATTERN
+
+
+_TEMPLATE_PATTERN = "\\{\\{|\\{%"
 
 
 def _dotted(path: KeyPath) -> str:
@@ -167,7 +176,16 @@ def _describe(error: ValidationError) -> Iterator[tuple[KeyPath, str]]:
         return
     if kind in ("oneOf", "anyOf") and error.context:
         # the branch whose type fits says what is wrong inside; else list the types allowed
-        fitting = [e for e in error.context if e.validator != "type"]
+        fitting = [e for e in error.context if e.validator != "type" and not _untemplated(e)]
+        if not fitting and any(_untemplated(e) for e in error.context):
+            types = [
+                _TYPE_NAMES.get(str(e.validator_value), str(e.validator_value))
+                for e in error.context
+                if e.validator == "type"
+            ]
+            wanted = " or ".join([*types, 'a template ("{{ expression }}")'])
+            yield path, f"{where}: expected {wanted}, got {_type_name(instance)}"
+            return
         if fitting:
             for branch_error in fitting:
                 yield from _describe(branch_error)

@@ -84,6 +84,16 @@ def _builders() -> Mapping[str, tuple[Spec, Builder]]:
 _CACHE: dict[str, Mapping[str, tuple[Spec, Builder]]] = {}
 
 
+def _on_v2(
+    kind: str, path: tuple[str | int, ...], message: str
+) -> tuple[tuple[str | int, ...], str]:
+    """A v1-only stage key on a v2 stage: say it is the model's surface that refuses it."""
+    if message.endswith(f"does not apply to {kind} stages") and len(path) == 1:
+        hint = "; give reference images in 'guidance'" if path[0] == "init_image" else ""
+        return path, f"{path[0]!r} does not apply to {kind} stages with a v2 model{hint}"
+    return path, message
+
+
 def build_request(
     kind: str,
     fields: Mapping[str, Any],
@@ -91,14 +101,45 @@ def build_request(
     upstream_kind: str | None,
     upstream_size: tuple[int, int] | None,
     recipe_dir: Path,
+    upstream_endpoint: str | None = None,
+    from_defaults: frozenset[str] = frozenset(),
 ) -> BuiltRequest | list[FieldProblem]:
-    """The wire request for one rendered stage, or every problem with it."""
+    """The wire request for one rendered stage, or every problem with it.
+
+    ``upstream_endpoint`` is the create endpoint of the upstream job: the outputs of a v2
+    ``nobg`` or ``upscale`` job are generated images, not variations. ``from_defaults`` names
+    the ``params`` keys that came from the recipe's ``defaults`` (a v2 model ignores those it
+    does not have).
+    """
     builders = _CACHE.get("all")
     if builders is None:
         builders = _CACHE["all"] = _builders()
     from leobatch.plan.jobs import UPSTREAM_TEXT, Input
-    from leobatch.request._context import Ctx
+    from leobatch.request._context import VARIATION_KINDS, Ctx
+    from leobatch.request._v2 import V2_ENDPOINT, build_v2, spec_for, v2_model
 
+    if upstream_endpoint == V2_ENDPOINT and upstream_kind in VARIATION_KINDS:
+        upstream_kind = "image"  # a v2 remove-bg or upscaler output is a generated image
+    found = v2_model(kind, fields)
+    if found is not None:
+        v2_ctx = Ctx(
+            kind, spec_for(kind), fields, upstream_kind, upstream_size, recipe_dir, from_defaults
+        )
+        v2_ctx.check_keys()
+        v2_ctx.problems = [_on_v2(kind, path, message) for path, message in v2_ctx.problems]
+        shape = build_v2(v2_ctx, found)
+        if v2_ctx.problems:
+            return [FieldProblem(p, m) for p, m in dict.fromkeys(v2_ctx.problems)]
+        return BuiltRequest(
+            endpoint=V2_ENDPOINT,
+            body=v2_ctx.body,
+            inputs=tuple(v2_ctx.inputs),
+            outputs=shape.outputs,
+            size=shape.size,
+            model=shape.model,
+            ext=shape.ext,
+            input_size=v2_ctx.input_size,
+        )
     entry = builders.get(kind)
     if entry is None:
         from leobatch.catalog import suggest
@@ -107,7 +148,7 @@ def build_request(
         more = f"; did you mean {hint!r}?" if hint else ""
         return [FieldProblem(("kind",), f"unknown kind {kind!r}{more}")]
     spec, build = entry
-    ctx = Ctx(kind, spec, fields, upstream_kind, upstream_size, recipe_dir)
+    ctx = Ctx(kind, spec, fields, upstream_kind, upstream_size, recipe_dir, from_defaults)
     ctx.check_keys()
     ctx.check_params()
     shape = build(ctx)

@@ -43,8 +43,11 @@ VIDEO_KINDS = frozenset({"text-to-video", "image-to-video", "motion-svd"})
 CONTROL_KEYS = frozenset({"kind", "from", "when", "matrix"})
 STAGE_KEYS = (
     "model", "prompt", "negative_prompt", "init_image", "image", "elements", "guidance",
-    "context_images", "styles", "motion", "instructions", "params",
+    "context_images", "styles", "motion", "instructions", "width", "height", "num_images",
+    "seed", "params",
 )  # fmt: skip
+#: the portable stage keys that are body fields of the same name on v1 (DESIGN section 5.1)
+PORTABLE_INTS = ("width", "height", "num_images", "seed")
 
 _TYPE_WORDS = {
     "str": "a string",
@@ -127,9 +130,11 @@ class Ctx:
     __slots__ = (
         "body",
         "fields",
+        "from_defaults",
         "input_size",
         "inputs",
         "kind",
+        "origin",
         "params",
         "problems",
         "recipe_dir",
@@ -146,6 +151,7 @@ class Ctx:
         upstream_kind: str | None,
         upstream_size: tuple[int, int] | None,
         recipe_dir: Path,
+        from_defaults: frozenset[str] = frozenset(),
     ) -> None:
         self.kind = kind
         self.spec = spec
@@ -157,6 +163,10 @@ class Ctx:
         self.inputs: list[Input] = []
         self.body: dict[str, Any] = {}
         self.input_size: tuple[int, int] | None = upstream_size
+        #: ``params`` keys that came from the recipe's ``defaults`` for this kind
+        self.from_defaults = from_defaults
+        #: body field -> the stage path its value came from (``where`` falls back to params)
+        self.origin: dict[str, Path_] = {}
         raw = fields.get("params", {})
         self.params: dict[str, Any] = {}
         if isinstance(raw, Mapping):
@@ -176,6 +186,23 @@ class Ctx:
             if stage_key == key and wire_name in self.params:
                 return self.params[wire_name], ("params", wire_name)
         return None
+
+    def where(self, name: str) -> Path_:
+        """The stage path that set body field ``name``: a portable key, else ``params``."""
+        return self.origin.get(name, ("params", name))
+
+    def portable_ints(self, names: tuple[str, ...] = PORTABLE_INTS) -> None:
+        """Portable integer stage keys (or their ``params`` spelling) into the body."""
+        for name in names:
+            found = self.get(name)
+            if found is None:
+                continue
+            value, path = found
+            if not _is_int(value):
+                self.problem(path, f"{name} must be an integer, not {describe(value)}")
+                continue
+            self.body[name] = value
+            self.origin[name] = path
 
     def text(self, key: str, *, limit: int | None = None, what: str | None = None) -> str | None:
         """A string stage key (``None`` when absent or wrong), its length checked."""

@@ -15,6 +15,7 @@ from leobatch.catalog import Model, suggest
 from leobatch.request import Shape
 from leobatch.request._context import (
     IMAGE_KINDS,
+    PORTABLE_INTS,
     UUID,
     VARIATION_KINDS,
     Ctx,
@@ -35,9 +36,14 @@ SPEC = Spec(
     endpoint="/generations",
     keys=frozenset(
         {"model", "prompt", "negative_prompt", "init_image", "elements", "guidance"}
-        | {"context_images"}
+        | {"context_images", "styles", "width", "height", "num_images", "seed"}
     ),
-    aliases={"modelId": "model", "prompt": "prompt", "negative_prompt": "negative_prompt"},
+    aliases={
+        "modelId": "model",
+        "prompt": "prompt",
+        "negative_prompt": "negative_prompt",
+        **{name: name for name in PORTABLE_INTS},
+    },
     runtime={
         "init_image_id": _INIT,
         "init_generation_image_id": _INIT,
@@ -85,14 +91,12 @@ def _sizes(ctx: Ctx) -> tuple[int, int, int]:
     for name in ("width", "height"):
         value = body[name]
         if not (32 <= value <= 1536 and value % 8 == 0):
-            ctx.problem(
-                ("params", name), f"{name} must be a multiple of 8 in 32..1536, not {value}"
-            )
+            ctx.problem(ctx.where(name), f"{name} must be a multiple of 8 in 32..1536, not {value}")
     if not 1 <= count <= 8:
-        ctx.problem(("params", "num_images"), f"num_images must be in 1..8, not {count}")
+        ctx.problem(ctx.where("num_images"), f"num_images must be in 1..8, not {count}")
     elif count > 4 and max(width, height) > 768:
         ctx.problem(
-            ("params", "num_images"),
+            ctx.where("num_images"),
             f"num_images must be 1..4 when width or height is above 768, not {count}",
         )
     return width, height, count
@@ -117,7 +121,7 @@ def _pipelines(ctx: Ctx, model: Model | None, has_model: bool) -> None:
     style = body.get("presetStyle")
     preset = catalog.find_preset_style(style) if style else None
     if preset is not None and preset.needs_alchemy and not alchemy:
-        ctx.problem(("params", "presetStyle"), f"presetStyle {preset.name} needs alchemy: true")
+        ctx.problem(ctx.where("presetStyle"), f"presetStyle {preset.name} needs alchemy: true")
     contrast = body.get("contrast")
     if model is not None and model.contrast_required and contrast is None:
         ctx.problem(
@@ -269,6 +273,39 @@ def _context_images(ctx: Ctx, model: Model | None) -> None:
     ctx.body["contextImages"] = images
 
 
+def _simple(name: str) -> str:
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
+def _preset_style(ctx: Ctx) -> None:
+    """The portable ``styles`` on v1: one name, the model's ``presetStyle`` of that name."""
+    entries = ctx.names("styles")
+    if not entries:
+        return
+    if len(entries) > 1:
+        ctx.problem(("styles",), "v1 image models take one style (their presetStyle)")
+        return
+    name, path = entries[0]
+    if "presetStyle" in ctx.params:
+        ctx.problem(path, "styles is also set by params.presetStyle; keep one")
+        return
+    by_simple = {_simple(p.name): p.name for p in catalog.preset_styles()}
+    found = by_simple.get(_simple(name)) if isinstance(name, str) else None
+    if found is None:
+        hint = (
+            suggest(name, [p.name for p in catalog.preset_styles()])
+            if isinstance(name, str)
+            else None
+        )
+        more = f"; did you mean {hint!r}?" if hint else ""
+        ctx.problem(
+            path, f"unknown style {describe(name)} for a v1 image model (a presetStyle){more}"
+        )
+        return
+    ctx.body["presetStyle"] = found
+    ctx.origin["presetStyle"] = path
+
+
 def build_image(ctx: Ctx) -> Shape:
     """Fill ``ctx.body`` for ``POST /generations``."""
     model, has_model = _model(ctx)
@@ -280,6 +317,8 @@ def build_image(ctx: Ctx) -> Shape:
     negative = ctx.text("negative_prompt", limit=1500)
     if negative is not None:
         ctx.body["negative_prompt"] = negative
+    ctx.portable_ints()
+    _preset_style(ctx)
     width, height, count = _sizes(ctx)
     _pipelines(ctx, model, has_model)
     elements(ctx, model, "elements", custom="modelId" in ctx.body and model is None)

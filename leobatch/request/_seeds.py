@@ -37,4 +37,4 @@ def check_seed(ctx: Ctx, model: Model | None) -> None:
     high = seed_max(model)
     if not 0 <= seed <= high:
         which = f" for {model.name}" if model is not None and high != SEED_MAX else ""
-        ctx.problem(("params", "seed"), f"seed must be in 0..{high}{which}, not {seed}")
+        ctx.problem(ctx.where("seed"), f"seed must be in 0..{high}{which}, not {seed}")

@@ -28,10 +28,18 @@ FRAME = {
 DURATIONS = {"veo3": (4, 6, 8), "kling-2.5": (5, 10)}
 _UPSTREAM = "'from' (an upstream image) or the stage key 'image' (a local file)"
 
+#: the portable stage keys v1 video bodies have (no ``num_images``: one video per job)
+_PORTABLE = ("width", "height", "seed")
+
 _T2V = Spec(
     endpoint="/generations-text-to-video",
-    keys=frozenset({"model", "prompt", "negative_prompt", "styles", "motion"}),
-    aliases={"model": "model", "prompt": "prompt", "negativePrompt": "negative_prompt"},
+    keys=frozenset({"model", "prompt", "negative_prompt", "styles", "motion", *_PORTABLE}),
+    aliases={
+        "model": "model",
+        "prompt": "prompt",
+        "negativePrompt": "negative_prompt",
+        **{name: name for name in _PORTABLE},
+    },
     managed={"elements": "motion"},
 )
 _I2V = Spec(
@@ -112,6 +120,7 @@ def _video(ctx: Ctx, image: bool) -> Shape:
     negative = ctx.text("negative_prompt", limit=1500)
     if negative is not None:
         ctx.body["negativePrompt"] = negative
+    ctx.portable_ints(_PORTABLE)
     _styles(ctx)
     motion(ctx, model)
     if image:

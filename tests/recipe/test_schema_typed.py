@@ -13,6 +13,8 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from leobatch import catalog, load_recipe
+from leobatch.catalog import v2
+from leobatch.recipe import schema_enums
 from leobatch.recipe.schema import schema, schema_findings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,13 +33,38 @@ def editor_errors(doc: dict[str, Any]) -> list[str]:
 
 
 def test_schema_enums_are_the_catalogue() -> None:
-    """Model, preset style and video style names in the schema are exactly the catalogue's."""
+    """Model (v1 and v2: slugs, aliases, names), preset style, video style and v2 style names
+    in the schema are exactly the catalogue's (`python -m leobatch.recipe.schema_enums` fixes)."""
     defs = schema()["$defs"]
-    models = {n for m in catalog.models() for n in (m.slug, m.name)}
+    models = {n for m in catalog.all_models() for n in (m.slug, m.name, *m.aliases)}
     assert set(defs["model_name"]["anyOf"][0]["enum"]) == models
+    assert {"nano-banana-pro", "gemini-image-2", "gpt-image-1.5", "veo-3.1"} <= models
     styles = {p.name for p in catalog.preset_styles()}
     assert set(defs["preset_style"]["anyOf"][0]["enum"]) == styles
     assert set(defs["video_style"]["anyOf"][0]["enum"]) == {v.name for v in catalog.video_styles()}
+    v2_styles = {s for m in catalog.v2_models() if m.rules for s in v2.style_names(m)}
+    assert set(defs["model_style"]["anyOf"][0]["enum"]) == v2_styles
+    assert schema_enums.main(["--check"]) == 0
+
+
+def test_portable_keys_are_typed_for_editors() -> None:
+    """Stage-level width, height, num_images and seed are integers (or templates)."""
+    good = recipe({"kind": "image", "model": "nano-banana-pro", "prompt": "a", "width": 1024,
+                   "height": "{{ h }}", "num_images": 2, "seed": 7, "styles": ["Dynamic"],
+                   "guidance": [{"image": "upstream", "strength": "HIGH"}]})  # fmt: skip
+    assert editor_errors(good) == []
+    assert schema_findings(good) == []
+    bad = recipe({"kind": "image", "prompt": "a", "width": "wide", "num_images": 0, "seed": 1.5})
+    assert editor_errors(bad) == ["stages/s/num_images", "stages/s/seed", "stages/s/width"]
+
+
+def test_params_may_be_one_template() -> None:
+    """`params: "{{ p }}"` passes the schema for every kind; a plain string does not."""
+    assert editor_errors(recipe({"kind": "image", "prompt": "a", "params": "{{ p }}"})) == []
+    assert editor_errors(recipe({"kind": "nobg", "from": "x", "params": "{{ p }}"})) == []
+    assert set(editor_errors(recipe({"kind": "image", "prompt": "a", "params": "wide"}))) == {
+        "stages/s/params"
+    }
 
 
 def test_context_images_and_elements_take_the_mapping_forms() -> None:
@@ -61,7 +88,7 @@ def test_context_images_and_elements_take_the_mapping_forms() -> None:
         ({"width": 1024, "seed": "{{ seed }}", "alchemy": True, "presetStyle": "CINEMATIC"}, []),
         ({"contrast": 3.5, "someModelField": [1, 2]}, []),  # open: a model's own fields
         ({"width": "wide"}, ["stages/s/params/width"]),
-        ({"width": 1020}, ["stages/s/params/width"]),  # not a multiple of 8
+        ({"width": -8}, ["stages/s/params/width"]),  # sizes per model: checked at plan time
         (
             {"num_images": 9, "alchemy": "yes"},
             ["stages/s/params/alchemy", "stages/s/params/num_images"],

@@ -345,8 +345,10 @@ def test_context_images_for_kontext_only(build: Build) -> None:
 
 def test_stage_keys_of_other_kinds_refused(build: Build) -> None:
     """A key meant for another kind, or no key at all, is a problem."""
-    got = problems(build("image", {**phoenix(), "styles": ["Clay"], "promt": "x", "kind": "image"}))
-    assert got[("styles",)] == "'styles' does not apply to image stages"
+    got = problems(
+        build("image", {**phoenix(), "motion": "Dolly In", "promt": "x", "kind": "image"})
+    )
+    assert got[("motion",)] == "'motion' does not apply to image stages"
     assert got[("promt",)] == "unknown stage key 'promt'; did you mean 'prompt'?"
 
 

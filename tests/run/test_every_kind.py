@@ -49,9 +49,6 @@ stages:
   motion_hd:
     kind: video-upscale
     from: motion
-  svd:
-    kind: motion-svd
-    from: clean
   teaser:
     kind: text-to-video
     model: motion-2.0
@@ -79,13 +76,14 @@ def anyio_backend() -> str:
 
 
 async def test_every_kind_renders(tmp_path: Path, emulator: EmulatorHandle) -> None:
-    """improve-prompt -> image -> upscale/unzoom -> nobg -> svd; i2v -> video upscale; t2v;
-    local init image, guidance and upscaler source (uploaded once): all complete, verified."""
+    """improve-prompt -> image -> upscale/unzoom -> nobg; i2v -> video upscale; t2v; local
+    init image, guidance and upscaler source (uploaded once): all complete, verified.
+    (motion-svd is retired: the plan refuses it, tests/plan/test_v2_plan.py.)"""
     (tmp_path / "images").mkdir()
     shutil.copy(SKETCH, tmp_path / "images" / "sketch.png")
     (tmp_path / "all.yaml").write_text(RECIPE)
     plan = expand_plan(load_recipe(tmp_path / "all.yaml"))
-    assert len(plan.jobs) == 17
+    assert len(plan.jobs) == 15
     async with LeonardoClient(emulator.api_key, emulator.base_url) as client:
         priced = await price_online(plan, client, cache=None)
         assert priced.unknown_jobs == 2  # video upscale has no calculator service
@@ -95,7 +93,7 @@ async def test_every_kind_renders(tmp_path: Path, emulator: EmulatorHandle) -> N
             )
             states = {s.key: s for s in journal.jobs()}
             outputs = journal.all_outputs()
-    assert (result.complete, result.failed, result.missing_downloads) == (17, 0, 0)
+    assert (result.complete, result.failed, result.missing_downloads) == (15, 0, 0)
     stats = emulator.stats()
     assert stats["duplicate_creates"] == 0
     assert stats["requests"]["POST /init-image"] == 1  # one file, uploaded once
