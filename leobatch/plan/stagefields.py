@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from leobatch.plan.jobs import Job
-from leobatch.plan.lifecycle import kind_verdict, model_verdict
+from leobatch.plan.lifecycle import Verdict, kind_verdict, model_verdict
 from leobatch.plan.render import Renderer, TemplateFailure
 from leobatch.recipe.marked import KeyPath
 from leobatch.recipe.model import Recipe, Stage
@@ -60,6 +60,7 @@ class StageFields:
         self.others = {k: v for k, v in stage.fields.items() if k != "params"}
         self.has_params = bool(self.params or self.defaults or "params" in stage.fields)
         self.kind_verdict = kind_verdict(stage.kind, self.day)
+        self.verdicts: dict[str, Verdict | None] = {}
         # which keys need rendering at all, found once: (where, name) pairs
         self.templated = frozenset(
             (group, name)
@@ -120,7 +121,9 @@ class StageFields:
             fields["params"] = params
         model = fields.get("model")
         if isinstance(model, str) and ("model",) not in failed:
-            said = model_verdict(model, self.day)
+            if model not in self.verdicts:  # one look-up per model name, not per job
+                self.verdicts[model] = model_verdict(model, self.day)
+            said = self.verdicts[model]
             if said is not None and said.level == "error":
                 report((*base, "model"), said.message)
                 return None

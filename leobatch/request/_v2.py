@@ -23,6 +23,7 @@ are checked strictly.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from leobatch import catalog
@@ -82,6 +83,7 @@ def v2_model(kind: str, fields: Mapping[str, Any]) -> Model | bool | None:
     return True if kind in ("nobg", "upscale") else None
 
 
+@cache
 def spec_for(kind: str) -> Spec:
     """The stage keys a v2 stage of ``kind`` takes."""
     return Spec(endpoint=V2_ENDPOINT, keys=_KEYS[kind])
@@ -116,7 +118,7 @@ class _Build:
         self.ctx = ctx
         self.model = model
         self.rules = model.rules
-        self.names = frozenset(v2.parameter_names(model))
+        self.names = _parameter_names(model)
         self.parameters: dict[str, Any] = {}
         #: parameters path prefix -> the stage path it came from
         self.origin: dict[tuple[str | int, ...], Path_] = {("prompt",): ()}
@@ -300,6 +302,17 @@ class _Build:
         for path, message in v2.check_parameters(self.model, probe):
             if tuple(path) not in self.skip:
                 self.ctx.problem(self.locate(path), message)
+
+
+_NAMES: dict[str, frozenset[str]] = {}
+
+
+def _parameter_names(model: Model) -> frozenset[str]:
+    """``v2.parameter_names``, once per model (a plan asks for it per job)."""
+    found = _NAMES.get(model.slug)
+    if found is None:
+        found = _NAMES[model.slug] = frozenset(v2.parameter_names(model))
+    return found
 
 
 def _with_ids(parameters: Mapping[str, Any]) -> dict[str, Any]:
