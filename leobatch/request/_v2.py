@@ -10,7 +10,8 @@ function), each problem located at the stage key that caused it.
 
 Defaults written explicitly, so that counts, prices and renders never rest on server defaults
 (several models default to 4 images or to rewriting the prompt): ``public: false``, ``quantity``
-(1 unless ``num_images`` says otherwise), ``prompt_enhance: "OFF"`` where the model has it, and
+(1 unless ``num_images`` says otherwise), ``prompt_enhance: "OFF"`` where the model has it, an
+image model's default ``width``/``height`` when neither is given (the size is in the price), and
 for the Pro Upscalers ``width``/``height`` = the input image's size (from the upstream job or the
 local file) and ``upscale_factor`` 2 unless given.
 
@@ -370,6 +371,10 @@ def build_v2(ctx: Ctx, found: Model | bool) -> Shape:
     sizes = ("width", "height") if model.kind != "upscaler" else ()  # an upscaler's: the input's
     for key in (*sizes, "seed"):
         b.portable(key, key)
+    default = model.rules.sizes.default
+    if model.kind == "image" and default and not {"width", "height"} & set(b.parameters):
+        b.parameters["width"], b.parameters["height"] = default  # the size is the price
+        b.origin[("width",)] = b.origin[("height",)] = ("model",)
     b.portable("negative_prompt", "negative_prompt")
     b.portable("num_images", "quantity")
     b.styles()

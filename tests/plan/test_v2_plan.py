@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import subprocess
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from leobatch import expand_plan, load_recipe, plan_recipe
+from leobatch import catalog, expand_plan, load_recipe, plan_recipe
+from leobatch.catalog import Model, v2
 from leobatch.errors import RecipeError
 from leobatch.plan.jobs import Plan
 
@@ -263,3 +265,59 @@ def test_v1_job_keys_are_unchanged() -> None:
         147,
         "ce7c7cfc1681ebf9db46d980efc8579496e9df1ae1e7fb8e80b40119e40b2b6e",
     )
+
+
+def _minimal(model: Model) -> str:
+    """The smallest stage of the kind that takes ``model`` (a local image where it needs one)."""
+    name = model.aliases[0] if model.aliases else model.slug
+    if model.kind == "image":
+        return f"{{kind: image, model: {name!r}, prompt: a mug}}"
+    if model.kind == "video":
+        return f"{{kind: image-to-video, model: {name!r}, prompt: a mug turns, image: ref.png}}"
+    kind = "nobg" if model.kind == "remove-bg" else "upscale"
+    return f"{{kind: {kind}, model: {name!r}, image: ref.png}}"
+
+
+V2 = list(catalog.v2_models())
+TODAY = datetime.date(2026, 12, 1)
+
+
+@pytest.mark.parametrize("model", V2, ids=[m.slug for m in V2])
+def test_every_v2_model_plans_or_is_refused_as_retired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Model
+) -> None:
+    """Each catalogued v2 model plans from its smallest stage (one job, its own checks pass),
+    or, retired, is refused at validate with its retirement date."""
+    monkeypatch.setenv("LEOBATCH_TODAY", TODAY.isoformat())
+    text = f"version: 1\nstages:\n  s: {_minimal(model)}\n"
+    if catalog.lifecycle(model, TODAY).state == "retired":
+        (line,) = problems_of(tmp_path, text)
+        assert f"was retired by Leonardo on {model.retire_on}" in line
+        return
+    (job,) = plan_of(tmp_path, text).jobs
+    assert job.endpoint == "/v2/generations" and job.model == model.slug
+    assert job.body["model"] == model.id and job.body["public"] is False
+    parameters = job.body["parameters"]
+    assert parameters["quantity"] == 1 and job.outputs == 1
+    if "prompt_enhance" in v2.parameter_names(model):
+        assert parameters["prompt_enhance"] == "OFF"
+    assert job.paths[0].endswith(".mp4" if model.kind == "video" else ".png")
+
+
+@pytest.mark.parametrize(
+    "model",
+    [m for m in catalog.all_models() if catalog.lifecycle(m, TODAY).state == "retired"],
+    ids=lambda m: f"{m.surface}-{m.slug}",
+)
+def test_every_retired_model_is_refused_with_date_and_replacement(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model: Model
+) -> None:
+    """v1 and v2 retired models alike: refused at the model key, with date and replacement."""
+    monkeypatch.setenv("LEOBATCH_TODAY", TODAY.isoformat())
+    kind = "text-to-video" if model.kind == "video" else "image"
+    (line,) = problems_of(
+        tmp_path, f"version: 1\nstages:\n  s: {{kind: {kind}, model: {model.slug!r}, prompt: a}}\n"
+    )
+    assert f"model {model.slug!r} was retired by Leonardo on {model.retire_on}" in line
+    if model.replacement:
+        assert f"use {model.replacement!r} instead" in line
