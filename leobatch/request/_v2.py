@@ -108,7 +108,9 @@ def _pick_model(ctx: Ctx, found: Model | bool) -> Model | None:
     more = (
         f"; did you mean {hint!r}?" if hint else f" (one of {', '.join(m.slug for m in choices)})"
     )
-    ctx.problem(path, f"{ctx.kind} stages take a {want} model here, not {describe(value)}{more}")
+    ctx.problem(
+        path, f"{ctx.kind} stages take {_WORDS[want]} model here, not {describe(value)}{more}"
+    )
     return None
 
 
