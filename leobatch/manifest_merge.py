@@ -104,6 +104,12 @@ def read_manifest_file(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
+        if (file.parent / ".leobatch").is_dir():
+            raise ManifestError(
+                f"{file.parent} has a run journal but no {MANIFEST}: its run stopped before "
+                "writing one; run it again (the same `leobatch run ... --shard I/N`) to resume "
+                "it and write its manifest"
+            ) from e
         where = f"{path} has no {MANIFEST}" if path.is_dir() else f"no manifest at {file}"
         raise ManifestError(f"{where}: has anything been rendered there?") from e
     except (OSError, UnicodeDecodeError, ValueError) as e:

@@ -4,9 +4,12 @@ which ``status`` and ``report`` read like a run's; overlapping or foreign shards
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,8 @@ stages:
     from: shot
 """
 OUT = Path("out") / "sneakers"
+#: the options of the shard run the kill test stops
+KILLED = ("--time-scale", "0.02", "--shard", "2/3")
 
 
 @dataclass
@@ -238,6 +243,7 @@ def test_shards_of_another_recipe_version_are_refused(matrix: Matrix, tmp_path: 
     ("setup", "message"),
     [
         ("no-manifest", "has no manifest.json: has anything been rendered there?"),
+        ("journal-only", "has a run journal but no manifest.json: its run stopped before"),
         ("not-json", "cannot read the manifest"),
         ("no-jobs", "is not a leobatch manifest (no list of jobs)"),
         ("into-a-shard", "is a run's output folder: its manifest is its run's"),
@@ -252,7 +258,9 @@ def test_bad_inputs_are_clear_errors(
     odd.mkdir()
     out = tmp_path / "merged"
     given = [odd, matrix.shards[0]]
-    if setup == "not-json":
+    if setup == "journal-only":  # a run killed before its first manifest write
+        shutil.copytree(matrix.shards[0] / ".leobatch", odd / ".leobatch")
+    elif setup == "not-json":
         (odd / "manifest.json").write_text("{ half a manifest")
     elif setup == "no-jobs":
         (odd / "manifest.json").write_text('{"leobatch": "0.1.0"}')
@@ -296,3 +304,49 @@ def test_report_follows_merged_paths_only_into_the_shard_folders(
     pages = "".join(p.read_text() for p in (merged / "report").glob("*.html"))
     assert "file missing: ../outside.jpg" in pages
     assert len(list((merged / "report" / "thumbs").iterdir())) == 23
+
+
+def test_a_shard_killed_then_resumed_collects_whole(
+    make_emulator: Callable[..., EmulatorHandle], matrix: Matrix, tmp_path: Path
+) -> None:
+    """Shard 2 killed with SIGKILL after its first completion: collect says what is missing;
+    resumed, collect equals the full run, and the account saw every job exactly once."""
+    emu = make_emulator(time_scale=0.02)
+    recipes = [_checkout(tmp_path, f"machine-{i}") for i in (1, 2, 3)]
+    for i in (1, 3):
+        _run(emu, recipes[i - 1], "--shard", f"{i}/3")
+    env = {**os.environ, "LEONARDO_API_KEY": emu.api_key, "LEONARDO_API_BASE_URL": emu.base_url}
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "leobatch", "run", str(recipes[1]), "--yes", "--json", *KILLED],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert killed.stdout is not None
+    for line in killed.stdout:
+        if json.loads(line).get("event") == "complete":
+            killed.send_signal(signal.SIGKILL)
+            break
+    killed.wait(timeout=60)
+    killed.stdout.close()
+    assert killed.returncode == -signal.SIGKILL
+    shards = [recipe.parent / OUT for recipe in recipes]
+    partial = _collect(*shards, "-o", tmp_path / "merged")
+    if (shards[1] / "manifest.json").exists():  # the run wrote one before it was killed
+        assert partial.returncode == 0, partial.stderr
+        assert _manifest(tmp_path / "merged")["totals"]["complete"] < 18
+    else:  # killed within its first second: a journal, no manifest yet
+        assert partial.returncode == 1
+        assert "has a run journal but no manifest.json: its run stopped" in partial.stderr
+        assert not (tmp_path / "merged").exists()
+    _run(emu, recipes[1], "--shard", "2/3")  # the CI job re-run
+    done = _collect(*shards, "-o", tmp_path / "merged")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    merged, full = _manifest(tmp_path / "merged"), _manifest(matrix.full)
+    assert [job["key"] for job in merged["jobs"]] == [job["key"] for job in full["jobs"]]
+    assert all(job["status"] == "complete" for job in merged["jobs"])
+    assert merged["totals"] == full["totals"]
+    stats = emu.stats()
+    assert stats["duplicate_creates"] == 0
+    assert _creates(stats) == 18
