@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from leobatch.api._scalars import as_bool, as_int, as_list, as_map, as_number, as_str
@@ -48,6 +49,14 @@ class Account:
     credits: int
     slots: int | None
     renewal_date: str | None
+    #: A pay-as-you-go account's balance in US dollars (``apiDollarBalance``; the real field is
+    #: undocumented, pricing-facts 5 [U]: the emulator's choice), ``None`` on a credits account.
+    dollars: Decimal | None = None
+
+    @property
+    def unit(self) -> str:
+        """How the account is billed: ``"DOLLARS"`` with a dollar balance, else ``"CREDITS"``."""
+        return "DOLLARS" if self.dollars is not None else "CREDITS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +190,19 @@ def parse_account(details: Mapping[str, Any]) -> Account:
         credits=paid + subscription,
         slots=as_int(details.get("apiConcurrencySlots")),
         renewal_date=as_str(details.get("apiPlanTokenRenewalDate")),
+        dollars=_dollars(details.get("apiDollarBalance")),
     )
+
+
+def _dollars(value: Any) -> Decimal | None:
+    """A dollar amount sent as a number or a decimal string; anything else is none."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return amount if amount.is_finite() else None
 
 
 def parse_created(job: Mapping[str, Any], job_id_field: str) -> Created:

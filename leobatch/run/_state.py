@@ -10,6 +10,7 @@ import heapq
 import random
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import anyio
@@ -20,6 +21,7 @@ from leobatch.api.client import Created, LeonardoClient
 from leobatch.errors import LeobatchError, TransientError
 from leobatch.manifest import ManifestWriter
 from leobatch.plan.jobs import Job
+from leobatch.pricing.money import CREDITS, DOLLARS, Cost, Unit, format_amount
 from leobatch.pricing.priced import PricedPlan
 from leobatch.run.events import Event, EventSink
 from leobatch.run.journal import Journal
@@ -27,6 +29,7 @@ from leobatch.run.limits import RateLimiter
 from leobatch.run.options import RunOptions
 
 if TYPE_CHECKING:
+    from leobatch.pricing.book import PriceBook
     from leobatch.run.reconcile import Claimant
 
 GENERATION_KINDS = frozenset({"image", "text-to-video", "image-to-video", "motion-svd"})
@@ -78,7 +81,12 @@ class EngineState:
     tg: TaskGroup
     user_id: str
     balance: int | None
-    charged_before: int
+    # Money is kept in the account's billing unit (``unit``: CREDITS, or DOLLARS on a PAYG
+    # account), as Decimal; a price known only in the other unit is unknown to this run.
+    unit: Unit = CREDITS
+    balance_usd: Decimal | None = None
+    account: str = ""  # the account's fingerprint (leobatch.account_store), for the price book
+    charged_before: Decimal
     inflight: anyio.CapacityLimiter
     create_limits: defaultdict[str, RateLimiter]
     global_limit: RateLimiter
@@ -124,6 +132,15 @@ class EngineState:
             if options.budget_credits is not None
             else self.plan.budget_credits
         )
+        self.budget_usd = self.plan.budget_usd
+        #: what a job of unknown price reserves while no charge of its class is known
+        self.stated_ceiling: dict[Unit, Decimal | None] = {
+            CREDITS: None
+            if self.plan.unknown_job_ceiling is None
+            else Decimal(self.plan.unknown_job_ceiling),
+            DOLLARS: self.plan.unknown_job_ceiling_usd,
+        }
+        self.book: PriceBook | None = None
         self.recipe_dir = self.plan.recipe_path.parent
         self.rng = random.Random()
         # run state
@@ -139,13 +156,14 @@ class EngineState:
         self.queued: set[str] = set()
         self.sending = 0  # jobs between their journaled submitting and its outcome
         self.fresh: set[str] = set()  # jobs completed during this run (their ids are current)
-        self.reserved: dict[str, int] = {}
-        # Unknown prices: the highest charge seen per price class, the one job of unknown price
-        # whose create is out to learn one (its key), and the jobs waiting for it.
-        self.ceilings: dict[str, int] = {}
+        self.reserved: dict[str, Decimal] = {}
+        # Unknown prices: the highest charge seen per (unit, price class), the one job of
+        # unknown price whose create is out to learn one (its key), and the jobs waiting for it.
+        self.ceilings: dict[tuple[str, str], Decimal] = {}
         self.probing: str | None = None
         self.deferred: list[Job] = []
-        self.charged_this_run = 0
+        self.charged_this_run = Decimal(0)
+        self.estimated_charge: set[str] = set()  # adopted jobs charged at their estimate
         self.terminal: set[str] = (
             set()
         )  # complete, failed for good, or blocked by a failed upstream
@@ -265,7 +283,7 @@ class EngineState:
                 self._enqueue(child)
         self._poke()
 
-    def _fail(self, job: Job, why: str, *, final: bool, refunded: int = 0) -> None:
+    def _fail(self, job: Job, why: str, *, final: bool, refunded: int | str = 0) -> None:
         if final:
             self.failed.add(job.key)
             self.terminal.add(job.key)
@@ -333,11 +351,41 @@ class EngineState:
     def _adopted(self, job: Job, remote_id: str) -> Created:
         """A job found remotely. Listings do not show what a job cost, so its charge is taken
         to be its price (the calculator's quote, which the API charges), or for a job of
-        unknown price what it reserved (the highest charge seen for its class)."""
-        credits = self.priced.credits.get(job.key)
-        if credits is None:
-            credits = self.reserved.get(job.key) or None
-        return Created(remote_id, credits, None, None)
+        unknown price what it reserved (the highest charge seen for its class). Such a charge
+        is an estimate: it is not recorded in the price book."""
+        amount = self.priced.in_unit(job.key, self.unit)
+        if amount is None:
+            amount = self.reserved.get(job.key) or None
+        self.estimated_charge.add(job.key)
+        if amount is None:
+            return Created(remote_id, None, None, None)
+        credits = Cost(amount, self.unit).whole_credits
+        return Created(remote_id, credits, str(amount), self.unit)
+
+    def _budget_in(self, unit: Unit) -> Decimal | None:
+        """The recipe's (or the options') budget in ``unit``, if it has one."""
+        if unit == CREDITS:
+            return None if self.budget is None else Decimal(self.budget)
+        return self.budget_usd
+
+    def _balance_in(self, unit: Unit) -> Decimal | None:
+        """The account's balance in ``unit`` (``None``: not known in that unit)."""
+        if unit == DOLLARS:
+            return self.balance_usd
+        return (
+            None if self.balance is None or self.balance_usd is not None else Decimal(self.balance)
+        )
+
+    def _money(self, amount: Decimal) -> str:
+        """``amount`` in the run's unit, for people."""
+        return format_amount(amount, self.unit)
+
+
+def json_amount(amount: Decimal, unit: Unit) -> int | str:
+    """An amount for an event: whole credits as a number, dollars as a decimal string."""
+    if unit == CREDITS:
+        return int(amount)
+    return str(amount)
 
 
 def _backoff_s(attempt: int, rng: random.Random) -> float:

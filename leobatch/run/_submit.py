@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -21,6 +22,7 @@ from leobatch.errors import (
 )
 from leobatch.plan.jobs import Job
 from leobatch.pricing.classes import price_request
+from leobatch.pricing.money import CREDITS, Cost, Unit, format_usd, parse_cost
 from leobatch.run._state import _backoff_s, is_generation, is_variation
 from leobatch.run._track import Tracking
 from leobatch.run.account_records import shared_upload, store_upload
@@ -73,33 +75,48 @@ class Submitting(Tracking):
     def _reserve(self, job: Job) -> bool:
         """Reserve what ``job`` may cost, or say no (stopping the run when over the budget).
 
-        A job of unknown price reserves the highest charge seen for its price class. While its
-        class has none, it is a *probe*: one probe's create is out at a time, so the budget is
-        passed by at most the price of that one job, and its charge sets the class's ceiling.
+        Money is counted in the account's unit (``self.unit``). A job of unknown price in that
+        unit reserves the highest charge seen for its price class, else the recipe's stated
+        ceiling (``budget.unknown_job_ceiling`` / ``unknown_job_ceiling_usd``): then the budget
+        holds as long as no job costs more than the ceiling. With neither, it is a *probe*: one
+        probe's create is out at a time, so the budget is passed by at most the price of that
+        one job, and its charge sets the class's ceiling.
         """
-        estimate = self.priced.credits.get(job.key)
+        unit = self.unit
+        estimate = self.priced.in_unit(job.key, unit)
         probe = False
         if estimate is None:
-            estimate = self.ceilings.get(_unknown_class(job))
+            estimate = self.ceilings.get((unit, _unknown_class(job)))
             if estimate is None:
-                if self.probing is not None:
-                    self.deferred.append(job)  # sent once the probe's charge is known
-                    return False
-                probe, estimate = True, 0
+                estimate = self.stated_ceiling.get(unit)
+                if estimate is None:
+                    if self.probing is not None:
+                        self.deferred.append(job)  # sent once the probe's charge is known
+                        return False
+                    probe, estimate = True, Decimal(0)
         committed = self.charged_this_run + sum(self.reserved.values()) + estimate
         already = self.charged_before
-        if self.budget is not None:
-            left = self.budget - already - committed
+        budget = self._budget_in(unit)
+        if budget is not None:
+            left = budget - already - committed
             if left < 0:
                 self._stop(
-                    f"budget: {already + committed} credits would pass the budget of {self.budget}"
+                    f"budget: {_said(already + committed, unit)} would pass the budget of "
+                    f"{_said(budget, unit, bare=True)}"
                 )
                 return False
             if probe and left == 0:
-                self._stop(f"budget: no credits left of {self.budget} for a job of unknown price")
+                self._stop(
+                    f"budget: no {'credits' if unit == CREDITS else 'dollars'} left of "
+                    f"{_said(budget, unit, bare=True)} for a job of unknown price"
+                )
                 return False
-        if self.balance is not None and committed > self.balance:
-            self._stop(f"balance: {committed} credits would pass the balance of {self.balance}")
+        balance = self._balance_in(unit)
+        if balance is not None and committed > balance:
+            self._stop(
+                f"balance: {_said(committed, unit)} would pass the balance of "
+                f"{_said(balance, unit, bare=True)}"
+            )
             return False
         self.reserved[job.key] = estimate
         if probe:
@@ -115,10 +132,25 @@ class Submitting(Tracking):
         for other in waiting:
             self._enqueue(other)
 
-    def _learn_charge(self, job: Job, credits: int | None) -> None:
-        if credits is not None and self.priced.credits.get(job.key) is None:
-            key = _unknown_class(job)
-            self.ceilings[key] = max(credits, self.ceilings.get(key, 0))
+    def _learn_charge(self, job: Job, cost: Cost | None) -> None:
+        """A charge of a job the plan could not price (in that unit) sets its class's ceiling."""
+        if cost is not None and self.priced.in_unit(job.key, cost.unit) is None:
+            key = (cost.unit, _unknown_class(job))
+            self.ceilings[key] = max(cost.amount, self.ceilings.get(key, Decimal(0)))
+
+    def _record_price(self, job: Job, cost: Cost) -> None:
+        """Teach the account's price book what ``job``'s class costs (one row per attempt).
+
+        A price book that cannot be written costs only the learning: the run goes on."""
+        if self.book is None:
+            return
+        import sqlite3
+
+        try:
+            attempt = self.journal.job(job.key).attempt
+            self.book.record(self.account, _unknown_class(job), cost, f"{job.key}:{attempt}")
+        except sqlite3.Error as e:
+            self.emit(Event("warning", job.key, job.stage, {"message": f"price book: {e}"}))
 
     async def _submit(self, job: Job) -> None:
         try:
@@ -216,18 +248,24 @@ class Submitting(Tracking):
     def _accept(self, job: Job, created: Created) -> None:
         """Journal what a create made (or what was adopted) and start tracking it."""
         self._claim(job, created.id)
-        self._learn_charge(job, created.credits)
-        self.journal.mark_submitted(job.key, created.id, created.credits)
+        cost = parse_cost(created.cost_amount, created.cost_unit, created.credits)
+        if cost is not None and cost.unit != self.unit:
+            # /me did not say how the account is billed, the charges do: count in their unit
+            # from now on (reservations already made stay until their jobs settle).
+            self.emit(Event("billing-unit", data={"unit": cost.unit, "was": self.unit}))
+            self.unit = cost.unit
+        self._learn_charge(job, cost)
+        credits = None if cost is None else cost.whole_credits
+        self.journal.mark_submitted(job.key, created.id, credits, cost)
         self.reserved.pop(job.key, None)
-        self.charged_this_run += created.credits or 0
-        self.emit(
-            Event(
-                "submitted",
-                job.key,
-                job.stage,
-                {"remote_id": created.id, "credits": created.credits},
-            )
-        )
+        if cost is not None:
+            self.charged_this_run += cost.amount
+            if job.key not in self.estimated_charge:
+                self._record_price(job, cost)
+        data: dict[str, Any] = {"remote_id": created.id, "credits": credits}
+        if cost is not None:
+            data["cost"] = {"amount": str(cost.amount), "unit": cost.unit}
+        self.emit(Event("submitted", job.key, job.stage, data))
         if job.kind == "improve-prompt":
             self.journal.record_text(job.key, created.text or "")
             self.journal.mark_complete(job.key)
@@ -356,6 +394,13 @@ class Submitting(Tracking):
                     self._claim(job, remote_id)
                     return self._adopted(job, remote_id)
             return None
+
+
+def _said(amount: Decimal, unit: Unit, *, bare: bool = False) -> str:
+    """``1200 credits`` (``1200`` when ``bare``) or ``USD 0.2094``, for stop reasons."""
+    if unit == CREDITS:
+        return f"{int(amount)}" if bare else f"{int(amount)} credits"
+    return format_usd(amount)
 
 
 def _unknown_class(job: Job) -> str:

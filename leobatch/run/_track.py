@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import anyio
 
 from leobatch.api.client import Generation
 from leobatch.errors import TransientError
 from leobatch.plan.jobs import Job
+from leobatch.pricing.money import parse_cost
 from leobatch.run._fetch import Downloading
 from leobatch.run._state import (
     _media_type,
@@ -14,6 +17,7 @@ from leobatch.run._state import (
     is_generation,
     is_variation,
     is_video,
+    json_amount,
 )
 from leobatch.run.events import Event
 from leobatch.run.journal import NewOutput
@@ -196,10 +200,12 @@ class Tracking(Downloading):
         self._free_slot(job)
         failures = self.journal.job(job.key).failures + 1
         final = failures > self.retries
-        charged = self.journal.attempts(job.key)[-1].credits_charged or 0
+        last = self.journal.attempts(job.key)[-1]
+        amount = _charged_in(last.cost_amount, last.cost_unit, last.credits_charged, self.unit)
+        charged = json_amount(amount, self.unit) if amount else 0
         # The API refunds a FAILED job (pricing-facts §5): the attempt's charge goes back.
         self.journal.mark_failed(job.key, why, final=final, refunded=True)
-        self.charged_this_run -= charged
+        self.charged_this_run -= amount
         if final:
             self._fail(job, why, final=True, refunded=charged)
         else:
@@ -218,3 +224,11 @@ def _video_url(motion_mp4_url: str | None, url: str | None) -> str | None:
     if url and url.lower().split("?")[0].endswith(".mp4"):
         return url
     return None
+
+
+def _charged_in(
+    amount: str | None, unit: str | None, credits: int | None, run_unit: str
+) -> Decimal:
+    """An attempt's charge in the run's unit (0 when it was charged in another, or nothing)."""
+    cost = parse_cost(amount, unit, credits)
+    return cost.amount if cost is not None and cost.unit == run_unit else Decimal(0)

@@ -14,13 +14,17 @@ The parts live in layers: ``_state`` (bookkeeping), ``_fetch`` (downloads), ``_t
 from __future__ import annotations
 
 from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
 import anyio
 import httpx
 
+from leobatch.account_store import account_fingerprint
 from leobatch.api.client import LeonardoClient
 from leobatch.plan.jobs import Job
+from leobatch.pricing.book import PriceBook
+from leobatch.pricing.money import CREDITS, DOLLARS, Cost
 from leobatch.pricing.priced import PricedPlan
 from leobatch.run._submit import Submitting
 from leobatch.run.events import Event, EventSink, discard
@@ -56,6 +60,9 @@ class _Engine(Submitting):
         account = await self.client.me()
         self.user_id = account.user_id
         self.balance = account.credits
+        self.balance_usd = account.dollars
+        self.unit = DOLLARS if account.dollars is not None else CREDITS
+        self.account = account_fingerprint(self.client.base_url, self.user_id)
         stated = self.options.slots or self.plan.concurrency
         slots = stated or account.slots or 10
         headroom = self.options.headroom
@@ -90,14 +97,16 @@ class _Engine(Submitting):
                     "jobs": len(self.jobs),
                     "slots": slots,
                     "in_flight_cap": slots + headroom,
-                    "balance": self.balance,
+                    "balance": self.balance if self.balance_usd is None else str(self.balance_usd),
+                    "unit": self.unit,
                     "budget": self.budget,
+                    "budget_usd": None if self.budget_usd is None else str(self.budget_usd),
                     "credits_planned": sum(self.priced.credits.get(k) or 0 for k in self.jobs),
                 },
             )
         )
         self._sweep_temp_files()
-        self.journal.ensure_jobs(self.plan.jobs, self.priced.credits)
+        self.journal.ensure_jobs(self.plan.jobs, self.priced.credits, self.priced.usd)
         from leobatch.manifest import ManifestWriter
 
         self.manifest = ManifestWriter(self.plan, credits=self.priced.credits)
@@ -110,10 +119,17 @@ class _Engine(Submitting):
             }
         )
         await anyio.to_thread.run_sync(self._register_journal)
-        self.charged_before = self.journal.summary().credits_charged
+        summary = self.journal.summary()
+        self.charged_before = (
+            summary.usd_charged if self.unit == DOLLARS else Decimal(summary.credits_charged)
+        )
         for state in self.journal.jobs():
-            if state.key in self.jobs and state.credits_charged:
-                self._learn_charge(self.jobs[state.key], state.credits_charged)
+            if state.key in self.jobs:
+                if state.credits_charged:
+                    self._learn_charge(self.jobs[state.key], Cost.credits(state.credits_charged))
+                if state.usd_charged:
+                    self._learn_charge(self.jobs[state.key], Cost.usd(state.usd_charged))
+        self.book = _open_book()
         # Current ids belong to their job; an earlier attempt's id (failed, lost) to no job that
         # may take it again ("").
         self.claimed = dict.fromkeys(self.journal.remote_ids(), "")
@@ -124,6 +140,8 @@ class _Engine(Submitting):
         finally:
             await self.http.aclose()
             self._write_manifest()
+            if self.book is not None:
+                self.book.close()
         result = self._result()
         self.emit(Event("finish", data=_result_data(result)))
         return result
@@ -241,7 +259,9 @@ class _Engine(Submitting):
         states = [s for s in self.journal.jobs() if s.key in self.jobs]
         complete = sum(1 for s in states if s.status == "complete")
         failed = sum(1 for s in states if s.status == "failed")
+        usd = sum((s.usd_charged or Decimal(0) for s in states), Decimal(0))
         return RunResult(
+            usd_charged=usd,
             jobs=len(self.jobs),
             complete=complete,
             failed=failed,
@@ -262,7 +282,20 @@ def _result_data(result: RunResult) -> dict[str, Any]:
         "pending": result.pending,
         "missing_downloads": result.missing_downloads,
         "credits_charged": result.credits_charged,
+        "usd_charged": str(result.usd_charged),
         "interrupted": result.interrupted,
         "stop_reason": result.stop_reason,
         "blocked": result.blocked,
     }
+
+
+def _open_book() -> PriceBook | None:
+    """The account database's price book; a run goes on without one it cannot open."""
+    import logging
+    import sqlite3
+
+    try:
+        return PriceBook()
+    except (OSError, sqlite3.Error) as e:
+        logging.getLogger("leobatch.run").warning("the price book cannot be opened: %s", e)
+        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 __all__ = ["RunOptions", "RunResult"]
 
@@ -48,3 +49,4 @@ class RunResult:
     interrupted: bool
     stop_reason: str | None
     blocked: int = 0
+    usd_charged: Decimal = Decimal(0)  # a PAYG account's charges (never added to credits)
