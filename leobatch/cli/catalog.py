@@ -3,7 +3,8 @@
 Rich tables on a terminal, aligned plain text otherwise (pipes, files, CI logs), one JSON
 document with ``--json``. Without a table name: each table with its row count. ``--live`` lists
 the account's models or elements from the API (``GET /platformModels``, ``GET /elements``)
-instead, marking those the built-in catalogue knows.
+instead, marking those the built-in catalogue knows; for models also ``GET /v2/models``,
+compared with the v2 catalogue (listed models it lacks, catalogued models not listed).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from leobatch import catalog
+from leobatch.cli import _catalog_models
 
 if TYPE_CHECKING:
     from leobatch.api.client import LeonardoClient
@@ -24,22 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["TABLES", "command", "table_rows"]
 
 Rows = list[tuple[str, ...]]
-
-
-def _models() -> Rows:
-    return [
-        (
-            m.slug,
-            m.name,
-            m.kind,
-            m.family,
-            m.id,
-            "yes" if m.contrast_required else "",
-            ", ".join(f"{k.removesuffix('-reference')} {v}" for k, v in m.guidance.items())
-            or ", ".join(r.removeprefix("RESOLUTION_") for r in m.resolutions),
-        )
-        for m in catalog.models()
-    ]
 
 
 def _styles() -> Rows:
@@ -66,10 +52,10 @@ TABLES: dict[
     str, tuple[str, tuple[str, ...], Callable[[], Rows], Callable[[], Sequence[object]]]
 ] = {
     "models": (
-        "image and video models",
-        ("slug", "name", "kind", "family", "id", "contrast", "guidance / resolutions"),
-        _models,
-        catalog.models,
+        "image and video models, v1 and v2, with their lifecycle",
+        _catalog_models.MODEL_HEADERS,
+        _catalog_models.model_rows,
+        catalog.all_models,
     ),
     "styles": (
         "image preset styles (presetStyle)",
@@ -137,22 +123,18 @@ def _rich(title: str, headers: tuple[str, ...], rows: Rows) -> None:
     console().print(table)
 
 
-async def _live_rows(table: str, emulator: bool) -> tuple[tuple[str, ...], Rows]:
+async def _live_rows(table: str, emulator: bool) -> tuple[tuple[str, ...], Rows, str | None, bool]:
     from leobatch.cli._emulated import api_endpoint, open_client
 
     with api_endpoint(emulator) as endpoint:
         async with open_client(endpoint) as client:
-            return await _fetch_rows(client, table)
+            if table == "models":
+                rows, missing, failed = await _catalog_models.live_model_rows(client)
+                return _catalog_models.LIVE_HEADERS, rows, missing, failed
+            return (*await _element_rows(client), None, False)
 
 
-async def _fetch_rows(client: LeonardoClient, table: str) -> tuple[tuple[str, ...], Rows]:
-    if table == "models":
-        models = await client.platform_models()
-        rows: Rows = []
-        for m in models:
-            known = catalog.find_model(m.id)
-            rows.append((m.id, m.name or "", known.slug if known else ""))
-        return ("id", "name", "catalogue slug"), rows
+async def _element_rows(client: LeonardoClient) -> tuple[tuple[str, ...], Rows]:
     elements = await client.elements()
     return ("akUUID", "name", "base model", "weight", "range", "in catalogue"), [
         (
@@ -194,17 +176,23 @@ def command(table: str | None, as_json: bool, live: bool, emulator: bool) -> Non
             raise click.UsageError("--live lists 'models' or 'elements'")
         import anyio
 
-        headers, rows = anyio.run(_live_rows, table, emulator)
+        headers, rows, missing, failed = anyio.run(_live_rows, table, emulator)
         if as_json:
             click.echo(json.dumps([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
         elif sys.stdout.isatty():
             _rich(f"{table} (live)", headers, rows)
         else:
             click.echo(_plain(headers, rows))
+        if missing and failed:
+            raise click.ClickException(missing)
+        if missing:
+            click.echo(f"note: {missing}", err=True)
         return
     if as_json:
         if table is None:
             document: object = {name: len(entry[3]()) for name, entry in TABLES.items()}
+        elif table == "models":
+            document = _catalog_models.model_json()
         else:
             document = [_as_json(row) for row in TABLES[table][3]()]
         click.echo(json.dumps(document, indent=2))
