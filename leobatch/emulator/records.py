@@ -63,6 +63,7 @@ class Generation:
     seed: int
     image_ids: tuple[str, ...]
     credits: int  # the charge, in minor units of the account's unit (emulator.money)
+    v2_model: str | None = None  # the wire ``model`` of a v2 create (body is its envelope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,10 +111,11 @@ class InitImage:
 class Asset:
     """A file the CDN serves: how to draw it, and from when (``ready``) it exists."""
 
-    kind: Literal["jpeg", "png", "mp4", "upload"]
+    kind: Literal["jpeg", "png", "png-opaque", "webp", "mp4", "upload"]
     width: int
     height: int
     lines: tuple[str, ...]
     colour_key: str
     ready: float
     failed: bool = False
+    duration_s: int = 1  # an MP4's length

@@ -1,4 +1,5 @@
-"""Real output files, drawn on demand: JPEGs, transparent PNGs and small playable MP4s.
+"""Real output files, drawn on demand: JPEGs, PNGs (transparent or not), WebPs and small
+playable MP4s of the requested length.
 
 Files are rendered on the first CDN request, not when a job completes, so ten thousand jobs
 cost nothing until someone downloads them. Rendering is deterministic: the same asset always
@@ -21,7 +22,8 @@ from leobatch.emulator.records import Asset
 
 __all__ = ["MEDIA_TYPES", "render"]
 
-MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "mp4": "video/mp4"}
+MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "png-opaque": "image/png",
+               "webp": "image/webp", "mp4": "video/mp4"}  # fmt: skip
 _VIDEO_SIDE = 64
 _VIDEO_FRAMES = 12
 _mp4_lock = threading.Lock()
@@ -58,7 +60,12 @@ def _picture(asset: Asset) -> bytes:
         draw = ImageDraw.Draw(image)
         draw.ellipse((width // 8, height // 8, width * 7 // 8, height * 7 // 8), (*colour, 255))
         _draw_text(image, asset.lines, (255, 255, 255, 255))
-        image.save(out, "PNG")
+        image.save(out, "PNG", compress_level=1)
+    elif asset.kind in ("png-opaque", "webp"):
+        image = Image.new("RGB", (width, height), colour)
+        _draw_text(image, asset.lines, (255, 255, 255))
+        # large v2 outputs (an 8x upscale) are drawn quickly rather than compressed well
+        image.save(out, "PNG" if asset.kind == "png-opaque" else "WEBP", compress_level=1)
     else:
         image = Image.new("RGB", (width, height), colour)
         _draw_text(image, asset.lines, (255, 255, 255))
@@ -67,7 +74,7 @@ def _picture(asset: Asset) -> bytes:
 
 
 @lru_cache(maxsize=16)
-def _mp4(width: int, height: int) -> bytes:
+def _mp4(width: int, height: int, duration_s: int = 1) -> bytes:
     scale = _VIDEO_SIDE / max(width, height)
     w = max(16, round(width * scale / 2) * 2)
     h = max(16, round(height * scale / 2) * 2)
@@ -75,9 +82,10 @@ def _mp4(width: int, height: int) -> bytes:
     with av.open(out, mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=12)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        for i in range(_VIDEO_FRAMES):
+        frames = _VIDEO_FRAMES * max(1, duration_s)  # 12 frames per second
+        for i in range(frames):
             image = Image.new("RGB", (w, h), _colour(f"{width}x{height}"))
-            ImageDraw.Draw(image).rectangle((i * w // _VIDEO_FRAMES, 0, w, h // 2), (255, 255, 255))
+            ImageDraw.Draw(image).rectangle((i * w // frames, 0, w, h // 2), (255, 255, 255))
             frame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -90,7 +98,7 @@ def _mp4(width: int, height: int) -> bytes:
 def _cached(asset: Asset) -> bytes:
     if asset.kind == "mp4":
         with _mp4_lock:
-            return _mp4(asset.width, asset.height)
+            return _mp4(asset.width, asset.height, asset.duration_s)
     return _picture(asset)
 
 

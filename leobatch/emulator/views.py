@@ -9,7 +9,7 @@ from leobatch.catalog import find_element
 from leobatch.emulator.records import Generation, MotionVariation, Variation
 from leobatch.emulator.state import EmulatorState
 
-__all__ = ["generation_view", "motion_variation_view", "number", "variation_view"]
+__all__ = ["generation_view", "request_fields", "motion_variation_view", "number", "variation_view"]
 
 
 def number(value: float) -> int:
@@ -64,10 +64,28 @@ def _elements(body: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def request_fields(g: Generation) -> dict[str, Any]:
+    """The request's fields as one flat mapping: a v1 body as sent; a v2 envelope's
+    ``parameters`` with the envelope's ``public``."""
+    if g.v2_model is None:
+        return g.body
+    parameters = g.body.get("parameters")
+    flat = dict(parameters) if isinstance(parameters, dict) else {}
+    flat["public"] = bool(g.body.get("public", False))
+    return flat
+
+
 def generation_view(state: EmulatorState, g: Generation, now: float, origin: str) -> dict[str, Any]:
-    """One ``generations_by_pk`` object; ``generated_images`` stays empty until COMPLETE."""
+    """One ``generations_by_pk`` object; ``generated_images`` stays empty until COMPLETE.
+
+    A v2 job reads like a v1 one (api-v2-facts 1.5, 4) with what its row can carry:
+    ``modelId`` null and the v2 model string nowhere (not in ``motionModel`` either), the
+    prompt, ``seed`` only when the request gave one, the size, ``createdAt`` and status; the
+    SD-only fields (steps, guidance scale, scheduler, sdVersion) are null.
+    """
     status = g.timing.status(now)
-    body = g.body
+    body = request_fields(g)
+    v2 = g.v2_model is not None
     images = []
     if status == "COMPLETE":
         for image_id in g.image_ids:
@@ -82,11 +100,9 @@ def generation_view(state: EmulatorState, g: Generation, now: float, origin: str
                     "likeCount": 0,
                     "fantasyAvatar": None,
                     "motion": video or None,
-                    "motionModel": g.model_name if video else None,
+                    "motionModel": g.model_name if video and not v2 else None,
                     "motionStrength": body.get("motionStrength") if video else None,
-                    "imageToVideo": (g.endpoint == "/generations-image-to-video")
-                    if video
-                    else None,
+                    "imageToVideo": _image_to_video(g, body) if video else None,
                     "motionMP4URL": origin + image.mp4_path if image.mp4_path else None,
                     "generated_image_variation_generics": [
                         variation_view(state.variations[v], now, origin, created=False)
@@ -94,7 +110,7 @@ def generation_view(state: EmulatorState, g: Generation, now: float, origin: str
                     ],
                 }
             )
-    image_kind = g.kind == "image"
+    image_kind = g.kind == "image" and not v2
     return {
         "id": g.id,
         "createdAt": g.created_at,
@@ -106,7 +122,7 @@ def generation_view(state: EmulatorState, g: Generation, now: float, origin: str
         "imageHeight": g.height,
         "inferenceSteps": body.get("num_inference_steps", 15) if image_kind else None,
         "guidanceScale": body.get("guidance_scale", 7) if image_kind else None,
-        "seed": g.seed,
+        "seed": body.get("seed") if v2 else g.seed,
         "scheduler": body.get("scheduler", "EULER_DISCRETE") if image_kind else None,
         "sdVersion": g.sd_version if g.sd_version in SD_VERSIONS else None,
         "presetStyle": body.get("presetStyle"),
@@ -121,3 +137,10 @@ def generation_view(state: EmulatorState, g: Generation, now: float, origin: str
         "generated_images": images,
         "generation_elements": _elements(body) if image_kind else [],
     }
+
+
+def _image_to_video(g: Generation, body: dict[str, Any]) -> bool:
+    if g.v2_model is None:
+        return g.endpoint == "/generations-image-to-video"
+    guidances = body.get("guidances")
+    return isinstance(guidances, dict) and bool(guidances.get("start_frame"))

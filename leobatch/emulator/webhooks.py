@@ -9,12 +9,17 @@ import anyio
 import httpx
 
 from leobatch.emulator.state import EmulatorState, iso_now
+from leobatch.emulator.views import request_fields
 
 __all__ = ["payload", "send_webhooks"]
 
 
 def payload(state: EmulatorState, generation_id: str, origin: str) -> dict[str, Any] | None:
-    """The documented envelope: the raw generation row, with camelCase ``images``."""
+    """The documented envelope: the raw generation row, with camelCase ``images``.
+
+    v2 jobs get the same v1 envelope (no v2 payload is documented, api-v2-facts 1.7), with
+    ``modelId`` null and their ``parameters`` read as the body.
+    """
     g = state.generations.get(generation_id)
     if g is None:
         return None
@@ -29,7 +34,7 @@ def payload(state: EmulatorState, generation_id: str, origin: str) -> dict[str, 
             "motionMP4URL": origin + image.mp4_path if image.mp4_path else None,
             "image_width": image.width, "image_height": image.height,
         })  # fmt: skip
-    body = g.body
+    body = request_fields(g)
     row = {
         "id": g.id, "createdAt": g.created_at, "updatedAt": iso_now(), "userId": user_id,
         "public": False, "flagged": False, "nsfw": False, "status": "COMPLETE",
@@ -37,7 +42,8 @@ def payload(state: EmulatorState, generation_id: str, origin: str) -> dict[str, 
         "imageHeight": g.height, "imageWidth": g.width,
         "inferenceSteps": body.get("num_inference_steps", 15), "modelId": g.model_id,
         "negativePrompt": body.get("negative_prompt", ""), "prompt": body.get("prompt", ""),
-        "quantity": len(g.image_ids), "sdVersion": g.sd_version, "seed": g.seed,
+        "quantity": len(g.image_ids), "sdVersion": g.sd_version,
+        "seed": body.get("seed") if g.v2_model else g.seed,
         "scheduler": body.get("scheduler", "EULER_DISCRETE"),
         "presetStyle": body.get("presetStyle"),
         "alchemy": body.get("alchemy"), "photoReal": bool(body.get("photoReal")),
