@@ -20,7 +20,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from leobatch import catalog
-from leobatch.emulator import routes_account, routes_files, routes_generations, routes_variations
+from leobatch.emulator import (
+    routes_account,
+    routes_files,
+    routes_generations,
+    routes_v2,
+    routes_variations,
+)
 from leobatch.emulator.bodies import endpoint_for
 from leobatch.emulator.config import EmulatorConfig
 from leobatch.emulator.http import state_of
@@ -33,6 +39,8 @@ from leobatch.emulator.webhooks import send_webhooks
 __all__ = ["API_PREFIX", "create_app"]
 
 API_PREFIX = "/api/rest/v1"
+#: v2 paths (``/v2/...``) hang off the API root, beside ``/v1`` (api-v2-facts 1.1)
+API_ROOT = "/api/rest"
 _BEARER = re.compile(
     r"^[Bb]earer ([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 )
@@ -98,11 +106,13 @@ def _routes() -> list[Route]:
         *routes_variations.ROUTES,
         *routes_account.ROUTES,
         *routes_files.API_ROUTES,
+        *routes_v2.ROUTES,
     ]
     routes = [
-        Route(API_PREFIX + path, _api(f"{method} {path}", handler, create), methods=[method])
+        Route((API_ROOT if path.startswith("/v2/") else API_PREFIX) + path,
+              _api(f"{method} {path}", handler, create), methods=[method])
         for path, method, handler, create in table
-    ]
+    ]  # fmt: skip
     routes.append(Route("/_emulator/stats", stats, methods=["GET"]))
     routes.append(Route(routes_files.S3_PATH, routes_files.s3_upload, methods=["POST"]))
     routes.append(Route("/cdn/{path:path}", routes_files.cdn, methods=["GET"]))
@@ -110,7 +120,7 @@ def _routes() -> list[Route]:
 
 
 def _catalogue_pictures(state: EmulatorState) -> None:
-    for model in catalog.models():
+    for model in catalog.models():  # the v1 surface (``/platformModels``)
         state.assets[f"models/{model.slug}.jpg"] = Asset(
             "jpeg", 512, 512, (model.name,), model.id, 0.0
         )

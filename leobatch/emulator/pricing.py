@@ -58,11 +58,14 @@ _IMAGE_FIELDS = {
 
 
 def model_for(model_id: str | None) -> Any:
-    """The catalogue model whose wire id is exactly ``model_id`` (not a slug or a name)."""
+    """The v1 catalogue model whose wire id is exactly ``model_id`` (not a slug or a name; a
+    v2 model string is no v1 ``modelId``)."""
     if not model_id:
         return None
     model = find_model(model_id)
-    return model if model is not None and model.id.casefold() == model_id.casefold() else None
+    if model is None or model.surface != "v1":
+        return None
+    return model if model.id.casefold() == model_id.casefold() else None
 
 
 def image_calculator_params(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from leobatch.emulator.state import EmulatorState, iso_now
 from leobatch.emulator.views import generation_view
 from leobatch.pricing.ratecard import calculator_problem
 
-__all__ = ["BLOCKED_WORDS", "ROUTES", "check_prompt", "check_seed"]
+__all__ = ["BLOCKED_WORDS", "ROUTES", "check_prompt", "check_seed", "moderate"]
 
 _VIDEO_SIZES = {"RESOLUTION_480": (832, 480), "RESOLUTION_720": (1280, 720),
                 "RESOLUTION_1080": (1920, 1080)}  # fmt: skip
@@ -49,6 +49,11 @@ def check_prompt(prompt: str, limit: int = _MAX_PROMPT) -> None:
     """Prompt length, then moderation: ``content moderation filter: <word>`` with 403."""
     if len(prompt) > limit:
         raise bad_request("Invalid prompt, maximum length of 1500 characters exceeded.")
+    moderate(prompt)
+
+
+def moderate(prompt: str) -> None:
+    """The moderation filter: ``content moderation filter: <word>`` with 403 (v1 and v2)."""
     found = _BLOCKED.search(prompt)
     if found:
         raise Refusal(403, f"content moderation filter: {found.group(1).lower()}")

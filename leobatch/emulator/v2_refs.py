@@ -5,11 +5,11 @@ and be ready (api-v2-facts 1.3, 4).
 slot, the count, the ``type`` enum of the model. Here the emulator checks what only the account
 knows, with the API's documented words (api-v2-facts 1.8):
 
-====================  ===================================================  ==========================
+====================  ===================================================  ========================
 ``type``              must be                                              else
-====================  ===================================================  ==========================
-GENERATED, GENERATION a completed generated image of this account (in a    ``couldn't access image``
-                      ``video`` slot: a generated video's item id)
+====================  ===================================================  ========================
+GENERATED, GENERATION a completed generated image of this account (in a    ``couldn't access
+                      ``video`` slot: a generated video's item id)         image``
 UPLOADED, INIT        an uploaded init image (``POST /init-image`` + S3)   ``invalid init image id``
 VARIATION             a completed variation (upscale, unzoom, nobg, ...)   ``failed to find init
                                                                            variation``
@@ -18,7 +18,7 @@ URL                   an ``http(s)://`` URL in ``image.url`` (not          ``cou
                       1024x1024)
 BASE64                raw base64 image bytes in ``image.data`` (no         ``couldn't access image``
                       ``data:`` prefix) that decode as a picture
-====================  ===================================================  ==========================
+====================  ===================================================  ========================
 
 ``GENERATION`` and ``INIT`` (the older names on FLUX.1 Kontext, Veo 3.1 Lite, Seedance 2.0,
 Kling 3.0 Turbo) are read as GENERATED and UPLOADED: their documentation does not say more.
@@ -100,9 +100,7 @@ def _generated(state: EmulatorState, ref_id: object, item: str) -> tuple[int, in
     return image.width, image.height
 
 
-def _resolve(
-    state: EmulatorState, item: str, ref: Mapping[str, Any]
-) -> tuple[int, int] | str:
+def _resolve(state: EmulatorState, item: str, ref: Mapping[str, Any]) -> tuple[int, int] | str:
     """The referenced media's size, or the refusal's message."""
     kind, ref_id = ref.get("type"), ref.get("id")
     if kind in ("GENERATED", "GENERATION"):

@@ -9,7 +9,7 @@ from leobatch.catalog import find_element
 from leobatch.emulator.records import Generation, MotionVariation, Variation
 from leobatch.emulator.state import EmulatorState
 
-__all__ = ["generation_view", "request_fields", "motion_variation_view", "number", "variation_view"]
+__all__ = ["generation_view", "motion_variation_view", "number", "request_fields", "variation_view"]
 
 
 def number(value: float) -> int:

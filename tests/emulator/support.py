@@ -49,3 +49,29 @@ def png(width: int = 64, height: int = 48, mode: str = "RGB") -> bytes:
     out = io.BytesIO()
     Image.new(mode, (width, height), (200, 30, 30)).save(out, "PNG")
     return out.getvalue()
+
+
+def root_client(handle: EmulatorHandle, **kwargs: Any) -> httpx.Client:
+    """An httpx client on the API root (``.../api/rest``): paths ``/v2/...`` and ``/v1/...``."""
+    root = handle.base_url.removesuffix("/v1")
+    return httpx.Client(base_url=root, headers=handle.headers, **kwargs)
+
+
+def create_v2(http: httpx.Client, model: str, parameters: dict[str, Any], **envelope: Any) -> str:
+    """``POST /v2/generations`` (on a ``root_client``); the new generation's id."""
+    body = {"model": model, "public": False, "parameters": parameters, **envelope}
+    response = http.post("/v2/generations", json=body)
+    assert response.status_code == 200, response.text
+    return str(response.json()["generate"]["generationId"])
+
+
+def v2_done(http: httpx.Client, generation_id: str, timeout_s: float = 10.0) -> Any:
+    """A v2 job read through the v1 GET (on a ``root_client``) once it left PENDING."""
+    return wait_done(http, f"/v1/generations/{generation_id}", "generations_by_pk", timeout_s)
+
+
+def v2_errors(response: httpx.Response) -> list[str]:
+    """The messages of a refused v2 create's GraphQL error array."""
+    body = response.json()
+    assert isinstance(body, list), body
+    return [str(error["message"]) for error in body]
