@@ -22,6 +22,9 @@ Choices not fixed by the references:
   the slug is that string, unless a v1 slug already has it (v1 keeps it, so recipes and job keys do
   not change): then the v2 slug ends in ``-v2`` (``lucid-origin-v2``). Facts marked unconfirmed
   carry the choice made in the model's ``notes`` in ``models_v2.json``.
+- Lifecycle dates are calendar dates (``retire_on``): a model is retired from that day on.
+  Kling 2.1 Pro stops at 2026-09-15 09:30 AEST, i.e. 2026-09-14 23:30 UTC; its date is kept as
+  Leonardo writes it (the day was past when this catalogue was written).
 - :func:`models` returns the v1 models only (what the v1 request builder, pricing and emulator
   iterate); :func:`v2_models` the v2 ones and :func:`all_models` both. :func:`find_model` finds
   either, v1 first where a name is shared (``Lucid Origin`` is the v1 model; ``lucid-origin-v2`` or

@@ -218,3 +218,37 @@ def test_parameter_names() -> None:
     assert {"mode", "contrast", "tiling", "negative_prompt", "seed", "prompt_enhance"} <= set(names)
     assert "duration" in v2.parameter_names(model("kling-2.6"))
     assert "prompt_enhance" not in v2.parameter_names(model("gpt-image-2"))
+
+
+DOCUMENTED: list[tuple[str, dict[str, Any]]] = [
+    # api-v2-facts 3.1, verbatim but for the id
+    ("aurora-upscaler-precise", {"width": 1264, "height": 848, "upscale_factor": 2,
+     "upscale_mode": "clean",
+     "guidances": {"image_reference": [{"image": {"id": GEN["id"], "type": "GENERATED"}}]}}),
+    # api-v2-facts 1.3: the reference object, with strength MID
+    ("gemini-image-2", {"prompt": "a cat", "width": 1024, "height": 1024, "quantity": 1,
+     "guidances": {"image_reference": [{"image": dict(GEN), "strength": "MID"}]},
+     "style_ids": ["111dc692-d470-4eec-b791-3475abac4c46"], "prompt_enhance": "OFF"}),
+    # Kling O1's sample also sends mode, prompt_enhance, seed and quantity
+    ("kling-video-o-1", {"prompt": "a dolly shot", "width": 1920, "height": 1080, "duration": 5,
+     "mode": "RESOLUTION_1080", "prompt_enhance": "OFF", "seed": 42, "quantity": 1,
+     "guidances": {"video_reference_base": [{"video": dict(GEN)}]}}),
+    # Kling 2.6 with a start frame (recipe "Generate with Kling 2.6 Using Start Frames")
+    ("kling-2.6", {"prompt": "waves", "width": 1920, "height": 1080, "duration": 5,
+     "guidances": {"start_frame": [{"image": {"id": GEN["id"], "type": "UPLOADED"}}]}}),
+    # Hailuo 2.3's page puts start_frame flat
+    ("hailuo-2_3", {"prompt": "rain", "width": 1920, "height": 1080, "duration": 6,
+     "mode": "RESOLUTION_1080", "start_frame": {"id": GEN["id"], "type": "GENERATED"}}),
+    # LTX 2.0: a flat top-level start_frame
+    ("ltxv-2.0-pro", {"prompt": "city", "width": 1920, "height": 1080, "duration": 6,
+     "mode": "RESOLUTION_1080", "start_frame": {"id": GEN["id"], "type": "GENERATED"}}),
+    # remove-bg through the async surface: one image, the defaults written out
+    ("remove-bg", {"size": "full", "format": "png", "quantity": 1,
+     "guidances": {"image_reference": [{"image": dict(GEN)}]}}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "parameters"), DOCUMENTED)
+def test_documented_sample_bodies_are_accepted(name: str, parameters: dict[str, Any]) -> None:
+    """The sample bodies of api-v2-facts pass as they are."""
+    assert v2.check_parameters(model(name), parameters) == []
