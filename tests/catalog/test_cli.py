@@ -117,13 +117,18 @@ def test_unknown_table_is_a_usage_error() -> None:
 def test_live_lists_the_accounts_models_and_elements(
     emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--live reads /platformModels and /elements from the API (here the emulator)."""
+    """--live reads /platformModels, /v2/models and /elements from the API (the emulator)."""
     monkeypatch.setenv("LEONARDO_API_KEY", emulator.api_key)
     monkeypatch.setenv("LEONARDO_API_BASE_URL", emulator.base_url)
     models = json.loads(run("models", "--live", "--json"))
     assert {"surface": "v1", "id": "de7d3faf-762f-48e0-b3b7-9d0ac3a3fcf3",
             "name": "Leonardo Phoenix 1.0", "catalogue slug": "phoenix-1.0",
             "status": "catalogued"} in models  # fmt: skip
+    v2 = [m for m in models if m["surface"] == "v2"]
+    current = {m.slug for m in catalog.v2_models() if m.retire_on is None}
+    assert {m["catalogue slug"] for m in v2} == current  # the emulator lists every current one
+    assert all(m["status"] == "catalogued" and m["id"] for m in v2)
+    assert not any(m["catalogue slug"] == "sora-2" for m in v2)
     plain = run("elements", "--live")
     assert "Sparklecore" in plain and "90fa02f2-fb7a-4c6a-bac2-4074dfab1a4a" in plain
     assert plain.splitlines()[0].split()[:2] == ["akUUID", "name"]
