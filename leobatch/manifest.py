@@ -56,7 +56,7 @@ def build_manifest(
         for job in _ordered(plan)
     ]
     figures = [_figures(entry) for entry in entries]
-    return {**_head(plan, base, figures), "jobs": entries}
+    return {**_head(plan, base, figures), **_cleaned(journal), "jobs": entries}
 
 
 def write_manifest(path: Path, manifest: Mapping[str, Any]) -> None:
@@ -85,6 +85,7 @@ class ManifestWriter:
         self._seq = 0
         self._lines: dict[str, str] = {}
         self._figures: dict[str, _Figures] = {}
+        self._clean: dict[str, Any] = {}
         for job in _ordered(plan):  # until the journal says otherwise, every job is planned
             self._set(job, None, ())
 
@@ -99,11 +100,12 @@ class ManifestWriter:
                 self._set(job, state, outputs.get(state.key, ()))
                 changed += 1
         self._seq = seq
+        self._clean = _cleaned(journal)
         return changed
 
     def text(self) -> str:
         """The manifest as it stands, serialised."""
-        head = _head(self.plan, self._base, list(self._figures.values()))
+        head = _head(self.plan, self._base, list(self._figures.values())) | self._clean
         return _render(head, list(self._lines.values()))
 
     def write(self, journal: Journal) -> None:
@@ -174,6 +176,14 @@ def manifest_totals(jobs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The ``totals`` of a manifest whose job entries are ``jobs`` (``collect`` recomputes a
     merged manifest's with it)."""
     return _totals([_figures(job) for job in jobs])
+
+
+def _cleaned(journal: Journal) -> dict[str, Any]:
+    """``{"cleaned": ...}`` once ``leobatch clean`` deleted something (issue #12), else ``{}``."""
+    from leobatch.run.cleanups import cleaned_summary
+
+    summary = cleaned_summary(journal)
+    return {} if summary is None else {"cleaned": summary}
 
 
 def _head(plan: Plan, base: Path, figures: list[_Figures]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "balance": ("leobatch.cli.balance", "Show the account's credits, slots and renewal date."),
     "history": ("leobatch.cli.history", "List the account's generations and what made them."),
+    "clean": ("leobatch.cli.clean", "Delete what a recipe's runs made: account, files, or both."),
     "emulator": ("leobatch.cli.emulator", "Serve the offline Leonardo API emulator."),
 }
 

@@ -72,6 +72,7 @@ async def delete_init_image(request: Request) -> Response:
     state = state_of(request)
     check_path_id(request.path_params["id"])
     record = state.init_images.pop(request.path_params["id"], None)
+    state.count_delete(request.path_params["id"], found=record is not None)
     if record is None:
         return ok({"delete_init_images_by_pk": None})
     state.uploads.pop(record.id, None)

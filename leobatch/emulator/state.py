@@ -91,6 +91,9 @@ class EmulatorState:
         self.charged = 0
         self.refunded = 0
         self.calculator_calls = 0
+        self.deleted: Counter[str] = Counter()  # generation / init-image id -> deletes that hit
+        self.deleted_again = 0  # DELETEs of an id this emulator had already deleted
+        self.deletes_unknown = 0  # DELETEs of an id it never had
         self._bodies: dict[str, list[tuple[str, bool]]] = {}
         self._timings: list[Timing] = []
 
@@ -207,6 +210,15 @@ class EmulatorState:
         return True
 
     # -- observation ----------------------------------------------------------------------------
+    def count_delete(self, record_id: str, *, found: bool) -> None:
+        """A DELETE of ``record_id``: it removed something, or the id was unknown (or gone)."""
+        if found:
+            self.deleted[record_id] += 1
+        elif record_id in self.deleted:
+            self.deleted_again += 1
+        else:
+            self.deletes_unknown += 1
+
     def _money_stats(self) -> dict[str, Any]:
         """Charges per unit: ``billing`` (``credits`` | ``dollars``); ``charged``, ``refunded``
         and ``net`` per unit (``{"CREDITS": int, "DOLLARS": "0.0000"}``, the account's own unit
@@ -243,7 +255,9 @@ class EmulatorState:
         ``creates`` and ``creates_per_body`` (path plus canonical JSON body -> count), and
         ``duplicate_creates``: creates of a body while another job with that body had not
         FAILED (a FAILED job's resubmission is not a duplicate); money (``_money_stats``);
-        calculator calls; 429s sent; faults injected per kind.
+        calculator calls; 429s sent; faults injected per kind; deletes (generations and init
+        images): ``deletes`` that removed something, ``deleted_twice`` (a DELETE of an id already
+        deleted here), ``deletes_unknown`` (of an id never known).
         """
         now = self.now()
         self.advance(now)
@@ -285,6 +299,9 @@ class EmulatorState:
             "creates_per_body": per_body,
             **self._money_stats(),
             "calculator_calls": self.calculator_calls,
+            "deletes": sum(self.deleted.values()),
+            "deleted_twice": self.deleted_again,
+            "deletes_unknown": self.deletes_unknown,
             "too_many_requests": self.too_many,
             "faults": {name: self.faults.get(name, 0) for name in (*FAULTS, "storm")},
         }

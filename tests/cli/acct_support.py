@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -12,17 +13,32 @@ import httpx
 from tests.cli.support import on_emulator
 from tests.conftest import EmulatorHandle
 
+SKETCH = Path(__file__).resolve().parents[2] / "recipes" / "images" / "sketch.png"
 
-def pipeline_recipe(folder: Path, name: str, colours: tuple[str, ...] = ("red", "navy")) -> Path:
-    """A two-stage recipe: one image per colour, then its background removed (a variation)."""
+
+def pipeline_recipe(
+    folder: Path,
+    name: str,
+    colours: tuple[str, ...] = ("red", "navy"),
+    *,
+    upload: bool = False,
+    cutout: bool = True,
+) -> Path:
+    """A two-stage recipe: one image per colour (from a local sketch with ``upload``), then its
+    background removed (a variation) unless not ``cutout``."""
     folder.mkdir(parents=True, exist_ok=True)
+    init = ""
+    if upload:
+        (folder / "images").mkdir(exist_ok=True)
+        shutil.copy(SKETCH, folder / "images" / "sketch.png")
+        init = "    init_image: images/sketch.png\n"
     path = folder / f"{name}.yaml"
     path.write_text(
         f"version: 1\nname: {name}\nmatrix:\n  colour: [{', '.join(colours)}]\nstages:\n"
         "  render:\n    kind: image\n    model: lightning-xl\n"
-        f'    prompt: "a {{{{ colour }}}} {name} sneaker"\n'
+        f'    prompt: "a {{{{ colour }}}} {name} sneaker"\n{init}'
         "    params: {width: 512, height: 512, num_images: 1}\n"
-        "  cutout:\n    kind: nobg\n    from: render\n",
+        + ("  cutout:\n    kind: nobg\n    from: render\n" if cutout else ""),
         encoding="utf-8",
     )
     return path
@@ -74,3 +90,10 @@ def listed_ids(emu: EmulatorHandle) -> set[str]:
         if len(page) < 50:
             return ids
         offset += 50
+
+
+def exists(emu: EmulatorHandle, path: str, key: str) -> bool:
+    """Whether ``GET path`` finds the object (``key`` non-null / non-empty)."""
+    response = httpx.get(f"{emu.base_url}{path}", headers=emu.headers, timeout=10)
+    response.raise_for_status()
+    return bool(response.json()[key])
