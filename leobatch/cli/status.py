@@ -73,6 +73,20 @@ def _estimate(credits: int, unknown: int, jobs: int) -> str:
     return f"{credits:,}" + (f" + {unknown:,} unknown" if unknown else "")
 
 
+def _cleaned_line(cleaned: dict[str, Any]) -> str:
+    """What ``leobatch clean`` deleted, on one line."""
+    names = (("generation", "generation"), ("variation", "variation"),
+             ("motion-variation", "video upscale"), ("init-image", "upload"))  # fmt: skip
+    remote = [f"{n:,} {word}{'' if n == 1 else 's'}"
+              for key, word in names if (n := cleaned["remote"].get(key, 0))]  # fmt: skip
+    parts = [", ".join(remote) + " deleted from the account"] if remote else []
+    if cleaned["files"]:
+        parts.append(f"{cleaned['files']:,} file{'' if cleaned['files'] == 1 else 's'} deleted")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(cleaned["last_at"]))
+    unfinished = " (interrupted: run clean again)" if cleaned["unfinished"] else ""
+    return f"cleaned   {'; '.join(parts) or 'nothing'} ({when}){unfinished}"
+
+
 def _human(data: dict[str, Any]) -> str:
     name = data["recipe"] or "recipe"
     lines = [f"{name}: {data['output_dir']}"]
@@ -86,6 +100,8 @@ def _human(data: dict[str, Any]) -> str:
     )
     outs = data["outputs"]
     lines.append(f"outputs   {outs['downloaded']} of {outs['recorded']} downloaded")
+    if data.get("cleaned"):
+        lines.append(_cleaned_line(data["cleaned"]))
     credits = data["credits"]
     unknown = credits["unknown_estimates"]
     note = f" (+{unknown} job{'s' if unknown != 1 else ''} of unknown price)" if unknown else ""
@@ -176,6 +192,9 @@ def command(recipe: Path | None, output_dir: Path | None, as_json: bool, **selec
             summary = _summary_of(journal, keys)
             failed = tuple(s for s in journal.in_state("failed") if s.key in keys)
         data = status_json(target, summary, failed, journal.meta())
+        from leobatch.run.cleanups import cleaned_summary
+
+        data["cleaned"] = cleaned_summary(journal)
     if keys is not None:
         data["selection"] = {"options": selection.describe(), "jobs": len(keys)}
     holder = Journal.running(target)
