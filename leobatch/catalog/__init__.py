@@ -33,7 +33,6 @@ Choices not fixed by the references:
 
 from __future__ import annotations
 
-import datetime
 import difflib
 import json
 from collections.abc import Iterable, Mapping
@@ -41,8 +40,15 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
+from leobatch.catalog._lifecycle import (
+    RETIRED_KINDS,
+    RETIRING_WINDOW_DAYS,
+    Lifecycle,
+    LifecycleState,
+    lifecycle,
+)
 from leobatch.catalog._rules import V2Rules, merge_rules, parse_rules
 
 __all__ = [
@@ -50,6 +56,7 @@ __all__ = [
     "RETIRING_WINDOW_DAYS",
     "Element",
     "Lifecycle",
+    "LifecycleState",
     "Model",
     "MotionControl",
     "PresetStyle",
@@ -99,26 +106,6 @@ class Model:
     replacement: str | None = None  # a name find_model resolves (slug or alias)
     rules: V2Rules | None = None
     prompt_max: int | None = None
-
-
-#: Lifecycle states: current, retiring (within RETIRING_WINDOW_DAYS), retired
-LifecycleState = Literal["current", "retiring", "retired"]
-RETIRING_WINDOW_DAYS = 30
-
-
-@dataclass(frozen=True, slots=True)
-class Lifecycle:
-    """Where a model stands on a day: ``date`` is its retirement date, if it has one."""
-
-    state: LifecycleState
-    date: str | None
-    replacement: str | None
-
-
-#: v1 stage kinds whose endpoint Leonardo retired: kind -> (date, replacement model)
-RETIRED_KINDS: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {"motion-svd": ("2026-06-17", "hailuo-2.3")}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,20 +240,6 @@ def v2_models() -> tuple[Model, ...]:
 def all_models() -> tuple[Model, ...]:
     """Every model of both surfaces: the v1 models, then the v2 ones."""
     return models() + v2_models()
-
-
-def lifecycle(model: Model, today: datetime.date) -> Lifecycle:
-    """Whether ``model`` is current, retiring (within 30 days after ``today``) or retired."""
-    if model.retire_on is None:
-        return Lifecycle("current", None, model.replacement)
-    retire = datetime.date.fromisoformat(model.retire_on)
-    if retire <= today:
-        state: LifecycleState = "retired"
-    elif (retire - today).days <= RETIRING_WINDOW_DAYS:
-        state = "retiring"
-    else:
-        state = "current"
-    return Lifecycle(state, model.retire_on, model.replacement)
 
 
 @cache

@@ -205,3 +205,11 @@ def test_style_ids_by_name() -> None:
     )
     v1 = catalog.find_model("phoenix-1.0")
     assert v1 is not None and v2.style_names(v1) == () and v2.style_id(v1, "Dynamic") is None
+
+
+def test_public_names_resolve() -> None:
+    """Every name ``catalog`` and ``catalog.v2`` promise in ``__all__`` exists."""
+    for module in (catalog, v2):
+        assert sorted(module.__all__) == sorted(set(module.__all__))
+        for name in module.__all__:
+            assert getattr(module, name) is not None, (module.__name__, name)
