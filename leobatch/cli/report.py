@@ -41,7 +41,8 @@ def command(
 
     One page per stage, laid out as grids along the matrix axes (further axes become sections),
     with thumbnails, credits, failures and a command that re-renders each cell; an index with
-    totals and a per-model summary. RECIPE may also be an output folder holding a manifest.json.
+    totals and a per-model summary. RECIPE may also be an output folder holding a manifest.json,
+    or that manifest.json (one `leobatch collect` merged, say).
     Rebuilding only writes what changed. The selection options (--where, --stage, --sample ...)
     narrow it to the jobs they select (they need RECIPE); one --stage reports that stage alone.
     """
@@ -50,7 +51,7 @@ def command(
     selection = selection_of(**select)
     keys: frozenset[str] | None = None
     if not selection.everything:
-        if recipe.is_dir():
+        if recipe.is_dir() or recipe.name == "manifest.json":
             raise click.UsageError("selecting jobs needs the RECIPE (not an output folder)")
         from leobatch.plan import plan_recipe
 

@@ -28,9 +28,12 @@ class ReportSource:
 
 
 def resolve_source(target: Path) -> ReportSource:
-    """``target`` is a recipe file, or an output folder holding a ``manifest.json``."""
+    """``target`` is a recipe file, an output folder holding a ``manifest.json``, or that
+    ``manifest.json`` itself (one ``leobatch collect`` merged, say)."""
     if target.is_dir():
         return ReportSource(target, None)
+    if target.name == "manifest.json":
+        return ReportSource(target.parent, None)
     from leobatch.errors import RecipeError
     from leobatch.recipe import load_recipe
 

@@ -159,9 +159,10 @@ def test_status_and_report_read_the_merged_manifest(matrix: Matrix, tmp_path: Pa
     human = leobatch("status", "--dir", str(merged))
     assert "jobs      18: 18 done, 0 running, 0 failed, 0 pending" in human.stdout
     assert "merged from 3 shard output folders" in human.stdout
-    report = leobatch("report", str(merged))
+    report = leobatch("report", str(merged / "manifest.json"))
     assert report.returncode == 0, report.stderr
     assert "2 stages, 18 jobs, 24 outputs" in report.stdout
+    assert f"Report: {merged / 'report' / 'index.html'}" in report.stdout
     pages = "".join(p.read_text() for p in (merged / "report").glob("*.html"))
     assert "file missing" not in pages
     assert len(list((merged / "report" / "thumbs").iterdir())) == 24
