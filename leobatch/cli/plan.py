@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from leobatch.cli._select import by_axes, select_plan, selection_of, selection_o
 from leobatch.errors import BudgetError
 
 if TYPE_CHECKING:
+    from leobatch.api.client import Account
     from leobatch.plan.jobs import Plan
     from leobatch.plan.summary import PlanSummary, Row
     from leobatch.pricing.priced import PricedPlan
@@ -35,6 +37,7 @@ class Priced:
     priced: PricedPlan
     balance: int | None
     note: str | None  # why the prices are estimates, when they are
+    balance_usd: Decimal | None = None  # a PAYG account's balance (then ``balance`` is moot)
 
 
 #: Why ``plan`` without a key prices from the rate card, and how to get a calculator's prices.
@@ -47,12 +50,13 @@ def price(plan: Plan, *, offline: bool, refresh: bool = False, emulator: bool = 
 
     The rate card is used with ``--offline`` and when no ``LEONARDO_API_KEY`` is set, and says so.
     """
+    from leobatch.pricing.learned import with_learned_prices
     from leobatch.pricing.offline import price_offline
 
     if offline:
-        return Priced(price_offline(plan), None, "--offline")
+        return Priced(with_learned_prices(price_offline(plan), account=None), None, "--offline")
     if not emulator and not has_key():
-        return Priced(price_offline(plan), None, NO_KEY_NOTE)
+        return Priced(with_learned_prices(price_offline(plan), account=None), None, NO_KEY_NOTE)
     return anyio.run(_price_online, plan, refresh, emulator)
 
 
@@ -64,7 +68,23 @@ async def _price_online(plan: Plan, refresh: bool, emulator: bool) -> Priced:
             account = await client.me()
             cache = None if emulator else PriceCache.default()
             priced = await price_online(plan, client, cache=cache, refresh=refresh)
-    return Priced(priced, account.credits, "--emulator" if emulator else None)
+            priced = learned_for(priced, client.base_url, account)
+    balance = None if account.dollars is not None else account.credits
+    return Priced(priced, balance, "--emulator" if emulator else None, account.dollars)
+
+
+def learned_for(priced: PricedPlan, base_url: str, account: Account) -> PricedPlan:
+    """``priced`` completed with published rates and what ``account`` was charged before."""
+    from leobatch.account_store import account_fingerprint
+    from leobatch.pricing.learned import with_learned_prices
+
+    fingerprint = account_fingerprint(base_url, account.user_id)
+    from leobatch.pricing.money import DOLLARS, Unit
+
+    # No dollar balance on /me does not prove a credits account: then the book's last charge
+    # says how the account is billed.
+    unit: Unit | None = DOLLARS if account.dollars is not None else None
+    return with_learned_prices(priced, account=fingerprint, unit=unit)
 
 
 @click.command(
@@ -155,7 +175,9 @@ def command(
         in_flight=len(changes.in_flight),
     )
     try:
-        summary = summarise(priced, diff=diff, balance=result.balance, by=axes)
+        summary = summarise(
+            priced, diff=diff, balance=result.balance, by=axes, balance_usd=result.balance_usd
+        )
     except SelectionError as e:
         raise click.UsageError(str(e)) from None
     to_render = changes.credits_to_render(priced.credits)
@@ -194,6 +216,22 @@ def command(
             f"the plan needs {summary.credits:,} credits, above the recipe's budget of "
             f"{summary.budget:,} (budget.max_credits)"
         )
+    if summary.over_budget_usd:
+        from leobatch.pricing.money import format_usd
+
+        assert summary.budget_usd is not None
+        raise BudgetError(
+            f"the plan needs {format_usd(summary.usd)}, above the recipe's budget of "
+            f"{format_usd(summary.budget_usd)} (budget.max_usd)"
+        )
+    usd_to_render = changes.usd_to_render(priced.usd)
+    if result.balance_usd is not None and usd_to_render > result.balance_usd:
+        from leobatch.pricing.money import format_usd
+
+        raise BudgetError(
+            f"rendering what is new needs {format_usd(usd_to_render)}, above the account's "
+            f"balance of {format_usd(result.balance_usd)}"
+        )
     if result.balance is not None and to_render > result.balance:
         raise BudgetError(
             f"rendering what is new needs {to_render:,} credits, above the account's balance "
@@ -203,11 +241,19 @@ def command(
 
 
 def _credits(row: Row) -> str:
+    """A row's price: credits, dollars apart (``USD ...``), and how many jobs are unknown."""
+    from leobatch.pricing.money import format_usd
 
     if row.unknown_jobs == row.jobs and row.jobs:
         return "unknown"
-    text = f"{row.credits:,}"
-    return f"{text} + {row.unknown_jobs} unknown" if row.unknown_jobs else text
+    parts = []
+    if row.jobs - row.unknown_jobs - row.usd_jobs > 0 or not row.usd_jobs:
+        parts.append(f"{row.credits:,}")
+    if row.usd_jobs:
+        parts.append(format_usd(row.usd))
+    if row.unknown_jobs:
+        parts.append(f"{row.unknown_jobs} unknown")
+    return " + ".join(parts)
 
 
 def render_summary(
@@ -224,6 +270,7 @@ def render_summary(
 
     from leobatch.cli._progress import console as make_console
     from leobatch.plan.summary import Row
+    from leobatch.pricing.money import format_usd
 
     stream = sys.stderr if err else sys.stdout
     terminal = stream.isatty()
@@ -247,7 +294,16 @@ def render_summary(
     stages = table(f"Plan for {summary.recipe}", "stage")
     for row in summary.stages:
         stages.add_row(row.name, row.kind, str(row.jobs), str(row.outputs), _credits(row))
-    total = Row("total", "", summary.jobs, summary.outputs, summary.credits, summary.unknown_jobs)
+    total = Row(
+        "total",
+        "",
+        summary.jobs,
+        summary.outputs,
+        summary.credits,
+        summary.unknown_jobs,
+        summary.usd,
+        summary.usd_jobs,
+    )
     stages.add_section()
     stages.add_row("total", "", str(total.jobs), str(total.outputs), _credits(total), style="bold")
     console.print(stages)
@@ -264,8 +320,20 @@ def render_summary(
         write_line(console.file, "\n".join(by_lines(summary.by, terminal=terminal)) + "\n")
     label = f"{summary.source_label}; {note}" if note else summary.source_label
     console.print(f"credits: {summary.credits:,} ({label})", soft_wrap=True)  # one line, to grep
+    if summary.usd_jobs:
+        console.print(
+            f"dollars: {format_usd(summary.usd)} ({summary.usd_jobs} jobs priced in US dollars; "
+            "never added to the credits)",
+            soft_wrap=True,
+        )
+    for source, jobs in summary.labels.items():
+        console.print(f"priced by {source}: {jobs} jobs", soft_wrap=True)
     if summary.unknown_jobs:
-        console.print(f"unknown price: {summary.unknown_jobs} jobs (not counted in the total)")
+        console.print(
+            f"unknown price: {summary.unknown_jobs} jobs (not counted in the total; "
+            "`run --pilot` renders one per price class first to learn them)",
+            soft_wrap=True,
+        )
     console.print(f"price classes: {summary.price_classes}")
     diff = summary.diff
     console.print(
@@ -279,6 +347,11 @@ def render_summary(
     if summary.budget is not None:
         verdict = "over budget" if summary.over_budget else "within budget"
         console.print(f"budget: {summary.budget:,} credits ({verdict})")
+    if summary.budget_usd is not None:
+        verdict = "over budget" if summary.over_budget_usd else "within budget"
+        console.print(f"budget: {format_usd(summary.budget_usd)} ({verdict})")
+    if summary.balance_usd is not None:
+        console.print(f"balance: {format_usd(summary.balance_usd)} (a pay-as-you-go account)")
     if summary.balance is not None:
         needed = summary.credits if to_render is None else to_render
         verdict = "enough" if needed <= summary.balance else "NOT enough"

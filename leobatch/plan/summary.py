@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from leobatch.plan.jobs import Job, Plan
@@ -34,11 +35,15 @@ class Row:
     outputs: int
     credits: int
     unknown_jobs: int
+    usd: Decimal = Decimal(0)  # jobs priced in dollars (not counted in ``credits``)
+    usd_jobs: int = 0
 
     @property
     def credits_or_none(self) -> int | None:
-        """Credits, or None when no job of the row has a known price."""
-        return None if self.jobs and self.unknown_jobs == self.jobs else self.credits
+        """Credits, or None when no job of the row has a known price in credits."""
+        if self.jobs and self.unknown_jobs + self.usd_jobs == self.jobs:
+            return None
+        return self.credits
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,12 @@ class PlanSummary:
     balance: int | None
     budget: int | None
     by: Breakdown | None = None
+    usd: Decimal = Decimal(0)  # jobs priced in US dollars, never added to ``credits``
+    usd_jobs: int = 0
+    budget_usd: Decimal | None = None
+    balance_usd: Decimal | None = None
+    #: where prices other than the calculator's came from: label -> jobs
+    labels: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def source_label(self) -> str:
@@ -78,6 +89,22 @@ class PlanSummary:
     def over_budget(self) -> bool:
         """Whether the known credits pass the recipe's budget."""
         return self.budget is not None and self.credits > self.budget
+
+    @property
+    def over_budget_usd(self) -> bool:
+        """Whether the known dollars pass the recipe's ``budget.max_usd``."""
+        return self.budget_usd is not None and self.usd > self.budget_usd
+
+    def cost_json(self) -> dict[str, Any]:
+        """Per unit, the known total and the jobs it covers; never one unit added to another."""
+        return {
+            "CREDITS": {
+                "total": self.credits,
+                "jobs": self.jobs - self.unknown_jobs - self.usd_jobs,
+            },
+            "DOLLARS": {"total": str(self.usd), "jobs": self.usd_jobs},
+            "unknown_jobs": self.unknown_jobs,
+        }
 
     def to_json(self) -> dict[str, Any]:
         """The ``plan --json`` object of DESIGN section 7, plus ``"by"`` with ``--by``."""
@@ -109,6 +136,10 @@ class PlanSummary:
             },
             "balance": self.balance,
             "budget": self.budget,
+            "cost": self.cost_json(),
+            "budget_usd": None if self.budget_usd is None else str(self.budget_usd),
+            "balance_usd": None if self.balance_usd is None else str(self.balance_usd),
+            "price_sources": dict(self.labels),
         }
         if self.by is not None:
             data["by"] = self.by.to_json()
@@ -121,22 +152,31 @@ def summarise(
     diff: Diff | None = None,
     balance: int | None = None,
     by: tuple[str, ...] = (),
+    balance_usd: Decimal | None = None,
 ) -> PlanSummary:
-    """Sum a priced plan by stage (in recipe order) and by model (by credits, then name)."""
+    """Sum a priced plan by stage (in recipe order) and by model (by credits, then name);
+    jobs priced in dollars are summed apart."""
     plan = priced.plan
-    stages: dict[str, list[int]] = {name: [0, 0, 0, 0] for name in plan.stages}
+    stages: dict[str, list[Any]] = {name: [0, 0, 0, 0, Decimal(0), 0] for name in plan.stages}
     kinds: dict[str, str] = dict(plan.stage_kinds)
-    models: dict[str, list[int]] = {}
+    models: dict[str, list[Any]] = {}
+    labels: dict[str, int] = {}
     for job in plan.jobs:
         price = priced.credits.get(job.key)
+        usd = priced.usd.get(job.key) if price is None else None
+        if (label := priced.labels.get(job.key)) is not None:
+            labels[label] = labels.get(label, 0) + 1
         kinds.setdefault(job.stage, job.kind)
         model = job.model or f"({job.kind})"
         kinds.setdefault(model, job.kind)
         for table, name in ((stages, job.stage), (models, model)):
-            row = table.setdefault(name, [0, 0, 0, 0])
+            row = table.setdefault(name, [0, 0, 0, 0, Decimal(0), 0])
             row[0] += 1
             row[1] += job.outputs
-            if price is None:
+            if usd is not None:
+                row[4] += usd
+                row[5] += 1
+            elif price is None:
                 row[3] += 1
             else:
                 row[2] += price
@@ -161,6 +201,11 @@ def summarise(
         balance=balance,
         budget=plan.budget_credits,
         by=breakdown(priced, by) if by else None,
+        usd=priced.total_usd,
+        usd_jobs=sum(1 for k, c in priced.credits.items() if c is None and k in priced.usd),
+        budget_usd=plan.budget_usd,
+        balance_usd=balance_usd,
+        labels=labels,
     )
 
 

@@ -21,7 +21,7 @@ from leobatch.pricing.money import CREDITS, Cost, Unit
 from leobatch.pricing.priced import PricedPlan
 from leobatch.pricing.published import published_cost
 
-__all__ = ["PUBLISHED", "class_of", "complete_prices"]
+__all__ = ["PUBLISHED", "class_of", "complete_prices", "with_learned_prices"]
 
 PUBLISHED = "published rate"
 
@@ -71,3 +71,26 @@ def _published(job: Any) -> Cost | None:
     body: Mapping[str, Any] = job.body
     parameters = body.get("parameters")
     return published_cost(body.get("model"), parameters if isinstance(parameters, Mapping) else {})
+
+
+def with_learned_prices(
+    priced: PricedPlan, *, account: str | None, unit: Unit | None = None
+) -> PricedPlan:
+    """:func:`complete_prices` with the account's price book (in the user data dir).
+
+    ``account`` None (offline) uses every account's charges; ``unit`` is how the account is
+    billed when known (its ``/me``), else the unit of its last recorded charge. A book that
+    cannot be opened leaves the learned prices out (a warning), never the plan.
+    """
+    import logging
+    import sqlite3
+
+    try:
+        book = PriceBook()
+    except (OSError, sqlite3.Error) as e:
+        logging.getLogger("leobatch.pricing").warning("the price book cannot be read: %s", e)
+        return complete_prices(priced, None, account=account, unit=unit)
+    with book:
+        if unit is None and account is not None:
+            unit = book.unit_of(account)
+        return complete_prices(priced, book, account=account, unit=unit)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,7 @@ class PlanDiff:
     #: jobs a killed run left submitting or submitted: already paid for (or being reconciled),
     #: picked up by the next run, never rendered or priced again
     in_flight: frozenset[str] = frozenset()
+    charged_usd: Decimal = Decimal(0)  # a PAYG account's charges, apart from the credits
 
     @property
     def removed_keys(self) -> tuple[str, ...]:
@@ -85,6 +87,10 @@ class PlanDiff:
     def credits_to_render(self, credits: Mapping[str, int | None]) -> int:
         """Credits of the jobs still to render (unknown prices count as 0 here; see unknown)."""
         return sum(credits.get(key) or 0 for key in self.new)
+
+    def usd_to_render(self, usd: Mapping[str, Decimal]) -> Decimal:
+        """Dollars of the jobs still to render that are priced in dollars."""
+        return sum((usd[key] for key in self.new if key in usd), Decimal(0))
 
 
 def diff_plan(plan: Plan, whole: Plan | None = None) -> PlanDiff:
@@ -99,7 +105,8 @@ def diff_plan(plan: Plan, whole: Plan | None = None) -> PlanDiff:
     with Journal.open_readonly(plan.output_dir) as journal:
         states = {state.key: state for state in journal.jobs()}
         outputs = journal.all_outputs()
-        charged = journal.summary().credits_charged
+        summary = journal.summary()
+        charged, charged_usd = summary.credits_charged, summary.usd_charged
     done = frozenset(
         key
         for key in keys
@@ -120,6 +127,7 @@ def diff_plan(plan: Plan, whole: Plan | None = None) -> PlanDiff:
         charged=charged,
         removed_jobs=removed,
         in_flight=in_flight,
+        charged_usd=charged_usd,
     )
 
 

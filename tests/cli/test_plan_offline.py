@@ -11,7 +11,8 @@ from tests.cli.support import REPO, leobatch
 
 
 def test_json_is_exactly_the_design_object() -> None:
-    """--json prints one object with exactly DESIGN section 7's keys and the plan's numbers."""
+    """--json prints one object with exactly DESIGN section 7's keys (plus the per-unit money
+    of issue 10) and the plan's numbers."""
     result = leobatch("plan", "recipes/upscale-pipeline.yaml", "--offline", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -33,6 +34,15 @@ def test_json_is_exactly_the_design_object() -> None:
         "diff": {"new": 14, "done": 0, "removed": 0, "in_flight": 0},
         "balance": None,
         "budget": None,
+        # issue 10: each unit apart, and where non-calculator prices came from
+        "cost": {
+            "CREDITS": {"total": priced.total, "jobs": 14},
+            "DOLLARS": {"total": "0", "jobs": 0},
+            "unknown_jobs": 0,
+        },
+        "budget_usd": None,
+        "balance_usd": None,
+        "price_sources": {},
     }  # fmt: skip
     assert priced.total > 0
 

@@ -88,7 +88,8 @@ def test_by_breaks_credits_down_by_any_axes(recipe: Path) -> None:
     assert sum(r["jobs"] for r in rows) == data["jobs"] == 24
     # Every key of the design's plan --json object is still there, unchanged.
     assert set(data) == {"recipe", "jobs", "outputs", "price_classes", "credits", "stages",
-                         "diff", "balance", "budget", "by"}  # fmt: skip
+                         "diff", "balance", "budget", "by", "cost", "budget_usd",
+                         "balance_usd", "price_sources"}  # fmt: skip
 
 
 def test_by_table_has_a_row_per_combination_and_the_total(recipe: Path) -> None:
