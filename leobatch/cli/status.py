@@ -87,6 +87,35 @@ def _cleaned_line(cleaned: dict[str, Any]) -> str:
     return f"cleaned   {'; '.join(parts) or 'nothing'} ({when}){unfinished}"
 
 
+def _drift_lines(drift: list[dict[str, Any]]) -> list[str]:
+    """Charged against estimated per model and price class; a stale figure said by name."""
+
+    def amount(value: float | None, unit: str) -> str:
+        if value is None:
+            return "unknown"
+        return f"{value:,}" if unit == "CREDITS" else f"USD {value:,.4f}"
+
+    rows = [("model", "price class", "jobs", "estimated", "charged", "drift", "drift %")]
+    for d in drift:
+        pct = d["drift_pct"]
+        unknown = f" +{d['unknown_estimates']} unknown" if d["unknown_estimates"] else ""
+        estimated = amount(d["estimated"], d["unit"])
+        rows.append((
+            d["model"] or "-", d["label"], str(d["jobs"]),
+            estimated + (unknown if d["estimated"] is not None else ""),
+            amount(d["charged"], d["unit"]), amount(d["drift"], d["unit"]),
+            "unknown" if pct is None else f"{pct:+.1f}%",
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["drift (charged against estimated, per model and price class):"]
+    for row in rows:
+        left = [cell.ljust(w) for cell, w in zip(row[:2], widths[:2], strict=True)]
+        right = [cell.rjust(w) for cell, w in zip(row[2:], widths[2:], strict=True)]
+        lines.append("  " + "  ".join(left + right).rstrip())
+    lines += [f"  ! {d['model'] or '-'} {d['label']}: {d['stale']}" for d in drift if d["stale"]]
+    return lines
+
+
 def _human(data: dict[str, Any]) -> str:
     name = data["recipe"] or "recipe"
     lines = [f"{name}: {data['output_dir']}"]
@@ -134,6 +163,8 @@ def _human(data: dict[str, Any]) -> str:
         lines += [
             f"  {f['stage']} {f['key'][:12]}  {f['error'] or '(no error recorded)'}" for f in shown
         ]
+    if data.get("drift"):
+        lines += _drift_lines(data["drift"])
     if data["last_update"] is not None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(data["last_update"]))
         lines.append(f"last change {when}")
@@ -195,6 +226,10 @@ def command(recipe: Path | None, output_dir: Path | None, as_json: bool, **selec
         from leobatch.run.cleanups import cleaned_summary
 
         data["cleaned"] = cleaned_summary(journal)
+        from leobatch.run.drift import drift_rows
+
+        states = [s for s in journal.jobs() if keys is None or s.key in keys]
+        data["drift"] = [row.to_json() for row in drift_rows(states)]
     if keys is not None:
         data["selection"] = {"options": selection.describe(), "jobs": len(keys)}
     holder = Journal.running(target)

@@ -45,6 +45,8 @@ class EmulatorConfig:
     ``custom_models`` and ``custom_elements`` are the account's own fine-tuned model ids and
     element akUUIDs: accepted in ``modelId`` / ``elements[].akUUID`` beside the catalogue's
     (any other id is refused, as the real API refuses ids it does not know).
+    ``price_factor`` scales every credit charge (rounded): 1.0 charges the rate card; another
+    value plays Leonardo changing its prices under a stale rate card (drift tests).
     """
 
     slots: int = 10
@@ -53,6 +55,7 @@ class EmulatorConfig:
     billing: str = "credits"
     usd: float | None = None
     v2_errors_as_200: bool = False
+    price_factor: float = 1.0
     today: str | None = None
     api_key: str | None = None
     user_id: str = DEFAULT_USER_ID

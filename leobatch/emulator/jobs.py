@@ -60,6 +60,8 @@ def admit(
     price the caller already has in the account's unit).
     """
     state.check_queue(now)
+    if amount is None:
+        credits = round(credits * state.config.price_factor)  # 1.0 unless playing a price change
     charge = state.money.from_credits(credits) if amount is None else amount
     state.charge(charge)
     return Admission(state.schedule(family, now), charge, now)
