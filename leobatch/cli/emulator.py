@@ -17,7 +17,10 @@ _EPILOG = (
     "plan is charged to the credit. Requests the rate card cannot price are charged the "
     "emulator's own list prices: "
     + ", ".join(f"{name} {credits}" for name, credits in LIST_PRICES.items())
-    + ". --time-scale multiplies every duration and window (0.01: a minute lasts 0.6 s)."
+    + ". v2 creates are charged Leonardo's published prices (GPT Image 1.5, Kling 2.6, "
+    "remove-bg) or the emulator's own v2 table (leobatch/emulator/pricing_v2.py). "
+    "With --billing dollars a credit price costs credits x USD 0.0015. "
+    "--time-scale multiplies every duration and window (0.01: a minute lasts 0.6 s)."
 )
 
 
