@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import uuid
 from typing import Any
 
 import av
@@ -100,3 +101,22 @@ def test_retired_model_is_refused(emulator: EmulatorHandle, model: Model) -> Non
     if replacement is not None:
         assert message.endswith(f"Please use {replacement.id} instead.")
     assert emulator.stats()["jobs_created"] == 0
+
+
+def test_models_listing(emulator: EmulatorHandle) -> None:
+    """GET /v2/models lists every current model once (UUID, display name, a parameter schema
+    that the model's example parameters fit), and no retired one."""
+    with root_client(emulator) as http:
+        rows = http.get("/v2/models").json()["productionApiAvailableModels"]
+    by_name = {row["name"]: row for row in rows}
+    assert sorted(by_name) == sorted(m.name for m in CURRENT) and len(rows) == len(CURRENT)
+    assert len({row["id"] for row in rows}) == len(rows)
+    assert all(str(uuid.UUID(row["id"])) == row["id"] for row in rows)
+    assert not {m.name for m in RETIRED} & set(by_name)
+    for model in CURRENT:
+        schema = by_name[model.name]["parameters"]
+        example = v2.example_parameters(model)
+        assert set(example) <= set(schema["properties"]), model.id
+        assert set(schema["required"]) <= set(example), model.id
+        if model.kind in ("image", "video"):
+            assert schema["properties"]["prompt"]["type"] == "string"
