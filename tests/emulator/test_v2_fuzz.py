@@ -14,8 +14,9 @@ from tests.emulator.support import root_client
 
 MODELS = {m.id: m for m in catalog.v2_models()}
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8) | st.sampled_from(["GENERATED", "UPLOADED", "URL", "BASE64", "MID"]),
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
+    | st.sampled_from(["GENERATED", "UPLOADED", "URL", "BASE64", "MID"]),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
         st.sampled_from(["id", "type", "image", "video", "url", "data", "strength", "width"]),
         inner, max_size=3),
