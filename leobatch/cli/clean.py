@@ -171,7 +171,8 @@ def _uses(dirs: Any) -> dict[str, str]:
 
 
 def _apply(journal: Journal, clean: CleanPlan, *, remote: bool, account: str | None) -> Cleaned:
-    from leobatch.run.clean import Cleaned, apply_local
+    from leobatch.run.clean import Cleaned
+    from leobatch.run.clean_apply import apply_local
 
     done = Cleaned()
     if remote:
@@ -188,7 +189,7 @@ def _apply(journal: Journal, clean: CleanPlan, *, remote: bool, account: str | N
 async def _remote(journal: Journal, clean: CleanPlan, account: str | None) -> Cleaned:
     from leobatch.cli._emulated import Endpoint, open_client
     from leobatch.run.account_records import forget_upload
-    from leobatch.run.clean import apply_remote
+    from leobatch.run.clean_apply import apply_remote
 
     def forget(image_id: str) -> None:
         if account is not None:

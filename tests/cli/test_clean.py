@@ -222,3 +222,36 @@ def test_dry_run_and_usage(emulator: EmulatorHandle, tmp_path: Path) -> None:
     assert none.returncode == 2 and "say what to clean" in none.stderr
     unasked = on_emulator(emulator, "clean", str(recipe), "--remote")
     assert unasked.returncode == 2 and "add --yes" in unasked.stderr
+
+
+def test_v2_jobs_are_generations_to_delete(emulator: EmulatorHandle, tmp_path: Path) -> None:
+    """A v2 still and its v2 remove-bg are both generations: each deleted by its own id."""
+    folder = tmp_path / "v2"
+    folder.mkdir()
+    recipe = folder / "banana.yaml"
+    recipe.write_text(
+        "version: 1\nname: banana\nstages:\n  still:\n    kind: image\n"
+        "    model: nano-banana-pro\n    prompt: a ripe banana\n"
+        "  cut:\n    kind: nobg\n    model: remove-bg\n    from: still\n",
+        encoding="utf-8",
+    )
+    made = run(emulator, recipe, "--allow-unknown-prices")
+    ids = {j["remote_id"] for j in made["jobs"]}
+    assert len(ids) == 2 and ids <= listed_ids(emulator)
+    done = _clean(emulator, recipe, "--remote")
+    assert "Cleaned: 2 generations deleted." in done.stdout
+    assert listed_ids(emulator) == set()
+    assert emulator.stats()["deleted_twice"] == 0
+
+
+def test_clean_is_refused_while_a_run_holds_the_output_directory(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A run writing the journal: clean says so and deletes nothing."""
+    recipe = pipeline_recipe(tmp_path / "a", "mugs", ("red",), cutout=False)
+    run(emulator, recipe)
+    with Journal.open(recipe.parent / "out" / "mugs"):
+        refused = on_emulator(emulator, "clean", str(recipe), "--remote", "--yes")
+    assert refused.returncode == 1
+    assert "cannot clean:" in refused.stderr and "Traceback" not in refused.stderr
+    assert emulator.stats()["deletes"] == 0
