@@ -307,7 +307,8 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
     lines = [
         f"{result['complete']:,} of {result['jobs']:,} jobs complete, {result['failed']:,} "
         f"failed, {result['pending']:,} pending{waiting}; "
-        f"{result['credits_charged']:,} credits charged."
+        f"{result['credits_charged']:,} credits charged"
+        + (f", USD {result['usd_charged']} charged." if result.get("usd_charged") else ".")
     ]
     if result.get("missing_downloads"):
         lines.append(f"{result['missing_downloads']} outputs could not be downloaded.")

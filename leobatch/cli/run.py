@@ -38,6 +38,7 @@ class _Args:
     time_scale: float | None
     webhook_listen: tuple[str, int] | None
     selection: Selection
+    pilot: bool = False
 
 
 def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -69,7 +70,14 @@ def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @click.option(
     "--allow-unknown-prices",
     is_flag=True,
-    help="Run even when some jobs have no known price (they are not counted in the budget).",
+    help="Run even when some jobs have no known price (each reserves the highest charge seen "
+    "for its price class, or budget.unknown_job_ceiling, while in flight).",
+)
+@click.option(
+    "--pilot",
+    is_flag=True,
+    help="First render one job per price class of unknown price, learn their prices, price the "
+    "plan again and re-check the budget and balance; stop (exit 1) if the rest no longer fits.",
 )
 @click.option(
     "--time-scale",
@@ -95,6 +103,7 @@ def command(
     max_jobs: int,
     refresh_prices: bool,
     allow_unknown_prices: bool,
+    pilot: bool,
     time_scale: float | None,
     webhook_listen: tuple[str, int] | None,
     **select: Any,
@@ -127,6 +136,7 @@ def command(
         time_scale,
         webhook_listen,
         selection_of(**select),
+        pilot=pilot,
     )
     # SIGTERM is Ctrl-C from here on: until the run's own watcher takes over, it interrupts.
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -159,7 +169,7 @@ async def _watched(args: _Args) -> int:
 
 
 async def _main(args: _Args, signals: _Signals) -> int:
-    from leobatch.errors import BudgetError, LockedError, PricingError
+    from leobatch.errors import LockedError, PricingError
     from leobatch.pricing.calculator import PriceCache, price_online
     from leobatch.run.engine import RunOptions, run_plan
     from leobatch.run.journal import Journal
@@ -188,17 +198,22 @@ async def _main(args: _Args, signals: _Signals) -> int:
             else:
                 cache = None if args.emulator else PriceCache.default()
                 priced = await price_online(plan, client, cache=cache, refresh=args.refresh_prices)
+            from leobatch.cli._pilot import check_money, learned_line, pilot_jobs
+            from leobatch.cli.plan import learned_for
+
+            priced = learned_for(priced, client.base_url, account)
             shown = selected.priced(priced)
-            if shown.unknown_jobs and not args.allow_unknown_prices:
+            if shown.unknown_jobs and not (args.allow_unknown_prices or args.pilot):
                 raise PricingError(
-                    f"{shown.unknown_jobs} jobs have no known price; "
-                    f"add --allow-unknown-prices to run them anyway"
+                    f"{shown.unknown_jobs} jobs have no known price; add --pilot to render one "
+                    f"per price class first and learn their prices, or --allow-unknown-prices "
+                    f"to run them anyway"
                 )
             from leobatch.run.diff import diff_plan
 
             diff = diff_plan(selected.plan, plan)
             to_render = diff.credits_to_render(shown.credits)
-            _check_money(to_render, diff.charged, plan.budget_credits, account.credits, BudgetError)
+            check_money(shown, diff, plan, account)
             # With --json, stdout holds JSON lines only: people read stderr (to confirm, say).
             people = args.json_lines
             if args.json_lines or not (args.quiet and args.yes):
@@ -214,31 +229,64 @@ async def _main(args: _Args, signals: _Signals) -> int:
                 if not confirmed:
                     click.echo("Nothing was submitted.", err=people)
                     return EXIT_OK
-            options = RunOptions(
-                time_scale=args.time_scale or endpoint.time_scale,
-                webhook_listen=args.webhook_listen,
-                webhook_key=os.environ.get(WEBHOOK_KEY_VAR, "").strip() or None,
-                select=selected.keys,
-            )
-            with Journal.open(plan.output_dir) as journal:
-                from leobatch.cli._progress import reporter_for, summary_lines, write_line
+            from leobatch.cli._progress import reporter_for, summary_lines, write_line
 
-                reporter = reporter_for(
-                    selected.plan,
-                    json_lines=args.json_lines,
-                    credits_planned=shown.total,
-                    done_keys=diff.done,
-                    charged_before=diff.charged,
-                    quiet=args.quiet,
+            async def render(keys: frozenset[str] | None, shown: Any, diff: Any) -> Any:
+                options = RunOptions(
+                    time_scale=args.time_scale or endpoint.time_scale,
+                    webhook_listen=args.webhook_listen,
+                    webhook_key=os.environ.get(WEBHOOK_KEY_VAR, "").strip() or None,
+                    select=keys,
                 )
-                stop = anyio.Event()
-                with reporter, anyio.CancelScope() as engine:
-                    signals.engine = (stop, engine)
-                    result = await run_plan(
-                        priced, client, journal, options=options, on_event=reporter, stop=stop
+                with Journal.open(plan.output_dir) as journal:
+                    reporter = reporter_for(
+                        selected.plan,
+                        json_lines=args.json_lines,
+                        credits_planned=shown.total,
+                        done_keys=diff.done,
+                        charged_before=diff.charged,
+                        quiet=args.quiet,
                     )
+                    stop = anyio.Event()
+                    with reporter, anyio.CancelScope() as engine:
+                        signals.engine = (stop, engine)
+                        return await run_plan(
+                            priced, client, journal, options=options, on_event=reporter, stop=stop
+                        )
+
+            piloted = None
+            if args.pilot and shown.unknown_jobs:
+                pilot = pilot_jobs(shown, diff.new)
+                write_line(
+                    sys.stderr if people else sys.stdout,
+                    f"Pilot: rendering {len(pilot)} jobs first, one per price class of unknown "
+                    f"price, to learn what they cost.",
+                )
+                result = piloted = await render(pilot, shown, diff)
                 if signals.hard:
                     return EXIT_INTERRUPTED
+                if not (result.interrupted or result.stop_reason):
+                    piloted = None  # the pilot went through: on to the rest
+                    before = shown
+                    priced = learned_for(priced, client.base_url, await client.me())
+                    shown = selected.priced(priced)
+                    diff = diff_plan(selected.plan, plan)
+                    if not args.quiet:
+                        write_line(
+                            sys.stderr if people else sys.stdout,
+                            learned_line(before, shown, frozenset(shown.credits)),
+                        )
+                    if shown.unknown_jobs and not args.allow_unknown_prices:
+                        raise PricingError(
+                            f"after the pilot, {shown.unknown_jobs} jobs still have no known "
+                            f"price (their pilot job failed?); add --allow-unknown-prices to "
+                            f"run them anyway"
+                        )
+                    check_money(shown, diff, plan, await client.me(), after="after the pilot, ")
+            if piloted is None:  # (a pilot that stopped, on the budget say, ends the run)
+                result = await render(selected.keys, shown, diff)
+            if signals.hard:
+                return EXIT_INTERRUPTED
     if not args.json_lines and not args.quiet:
         for line in summary_lines(
             {
@@ -247,6 +295,7 @@ async def _main(args: _Args, signals: _Signals) -> int:
                 "failed": result.failed,
                 "pending": result.pending,
                 "credits_charged": result.credits_charged,
+                "usd_charged": result.usd_charged or None,
                 "missing_downloads": result.missing_downloads,
                 "stop_reason": result.stop_reason,
                 "blocked": result.blocked,
@@ -330,24 +379,6 @@ async def _watch_signals(
                 signals.hard = True
                 engine.cancel()
                 return
-
-
-def _check_money(
-    to_render: int,
-    charged: int,
-    budget: int | None,
-    balance: int | None,
-    error: type[Exception],
-) -> None:
-    if budget is not None and charged + to_render > budget:
-        raise error(
-            f"rendering the rest costs {to_render} credits; with {charged} already charged that "
-            f"is {charged + to_render}, above the recipe's budget of {budget}"
-        )
-    if balance is not None and to_render > balance:
-        raise error(
-            f"rendering the rest costs {to_render} credits, above the account balance of {balance}"
-        )
 
 
 def _echo_plan(

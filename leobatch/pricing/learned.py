@@ -17,7 +17,7 @@ from typing import Any
 
 from leobatch.pricing.book import PriceBook
 from leobatch.pricing.classes import V2_PATH, price_request
-from leobatch.pricing.money import CREDITS, Cost, Unit
+from leobatch.pricing.money import CREDITS, DOLLARS, Cost, Unit
 from leobatch.pricing.priced import PricedPlan
 from leobatch.pricing.published import published_cost
 
@@ -40,7 +40,18 @@ def complete_prices(
     unit: Unit | None = None,
 ) -> PricedPlan:
     """``priced`` with every job the calculator could not price priced by a published rate or
-    the book, where either knows it (labelled in ``labels``); the rest stay unknown."""
+    the book, where either knows it (labelled in ``labels``); the rest stay unknown.
+
+    On an account billed in dollars (``unit`` DOLLARS) a price in credits says nothing of what
+    a job will be charged (Leonardo publishes no exchange rate), so such a job is priced from
+    the book in dollars, or is unknown: ``run --pilot`` learns it.
+    """
+    if unit == DOLLARS:
+        priced = dataclasses.replace(
+            priced,
+            credits=dict.fromkeys(priced.credits),
+            labels={k: v for k, v in priced.labels.items() if k in priced.usd},
+        )
     jobs = [job for job in priced.plan.jobs if priced.credits.get(job.key) is None]
     if not jobs:
         return priced

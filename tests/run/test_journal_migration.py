@@ -4,11 +4,10 @@ working: read as they are, upgraded by the next run."""
 from __future__ import annotations
 
 import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
-from decimal import Decimal
 
 from leobatch.errors import JournalError
 from leobatch.plan.jobs import Job
