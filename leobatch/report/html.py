@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import Any
 
 import jinja2
 
@@ -100,6 +101,22 @@ def render_stage(
     )
 
 
+def _drift(jobs: Sequence[JobEntry]) -> list[dict[str, Any]]:
+    """Charged against estimated per model and price class (issue #12), as ``status`` shows."""
+    from decimal import Decimal
+
+    from leobatch.run.drift import Charge, drift_of
+
+    charges = (
+        Charge(j.kind, j.model, j.request, "CREDITS",
+               None if j.credits_estimated is None else Decimal(j.credits_estimated),
+               Decimal(j.credits_charged))
+        for j in jobs
+        if j.credits_charged is not None
+    )  # fmt: skip
+    return [row.to_json() for row in drift_of(charges)]
+
+
 def _slot_cells(linker: Linker, slot: Sequence[JobEntry], axes: Sequence[str]) -> list[CellView]:
     return [cell for job in slot for cell in linker.cells(job, axes)]
 
@@ -141,6 +158,7 @@ def render_index(
             failures=failures,
             total=total,
             drift=total.charged - sum(j.credits_estimated or 0 for j in jobs if j.credits_charged),
+            drift_rows=_drift(jobs),
             counts={
                 "jobs": len(jobs),
                 "outputs": sum(len(j.outputs) for j in jobs),

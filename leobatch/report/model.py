@@ -11,7 +11,7 @@ import json
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ class JobEntry:
     model: str | None
     style: str | None
     seed: Any
+    request: Mapping[str, Any] = field(default_factory=dict, compare=False)  # drift's price class
 
     @property
     def anchor(self) -> str:
@@ -167,6 +168,7 @@ def _job(entry: Mapping[str, Any]) -> JobEntry:
         model=_model(request),
         style=_first_str(request, ("presetStyle", "ultraUpscaleStyle", "upscalerStyle")),
         seed=_seed(request),
+        request=request,
     )
 
 

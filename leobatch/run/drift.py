@@ -14,7 +14,7 @@ without the recipe): the same key the pricing module groups a plan by.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from leobatch.pricing.classes import PriceRequest, credits, price_body
 from leobatch.run.journal import JobState
 
-__all__ = ["STALE_PCT", "DriftRow", "drift_rows"]
+__all__ = ["STALE_PCT", "Charge", "DriftRow", "charges_of", "drift_of", "drift_rows"]
 
 #: Drift beyond this (in percent of the estimate) says which figure is stale.
 STALE_PCT = 5.0
@@ -79,11 +79,10 @@ def _num(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
 
 
-def _request(state: JobState) -> PriceRequest | None:
-    body = state.request or {}
+def _request(kind: str, body: Mapping[str, Any]) -> PriceRequest | None:
     v2 = "parameters" in body and "model" in body
     try:
-        return price_body(_V2_PATH if v2 else state.kind, body)
+        return price_body(_V2_PATH if v2 else kind, body)
     except (KeyError, TypeError, ValueError):  # an odd old body: priced by kind below
         return None
 
@@ -103,22 +102,58 @@ def _label(request: PriceRequest | None, kind: str) -> str:
     return text if len(text) <= 72 else text[:71] + "…"
 
 
-def drift_rows(states: Iterable[JobState]) -> tuple[DriftRow, ...]:
-    """The drift of every charged job, grouped by model, price class and unit."""
-    groups: dict[tuple[str | None, str, str], list[tuple[Decimal | None, Decimal]]] = {}
-    requests: dict[str, tuple[PriceRequest | None, str]] = {}
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """One charged job, as drift needs it (from the journal, or from a manifest's entry)."""
+
+    kind: str
+    model: str | None
+    request: Mapping[str, Any]
+    unit: str  # "CREDITS" | "DOLLARS"
+    estimated: Decimal | None
+    charged: Decimal
+
+
+def charges_of(states: Iterable[JobState]) -> Iterator[Charge]:
+    """The charged jobs of a journal (a refunded attempt charged nothing)."""
     for state in states:
         if state.credits_charged is not None:
-            unit, charged = "CREDITS", Decimal(state.credits_charged)
             estimate = None if state.credits_estimated is None else Decimal(state.credits_estimated)
+            yield Charge(
+                state.kind,
+                state.model,
+                state.request or {},
+                "CREDITS",
+                estimate,
+                Decimal(state.credits_charged),
+            )
         elif state.usd_charged is not None:
-            unit, charged, estimate = "DOLLARS", state.usd_charged, state.usd_estimated
-        else:
-            continue
-        request = _request(state)
-        key = request.class_key if request is not None else f"kind:{state.kind}"
-        requests.setdefault(key, (request, state.kind))
-        groups.setdefault((state.model, key, unit), []).append((estimate, charged))
+            yield Charge(
+                state.kind,
+                state.model,
+                state.request or {},
+                "DOLLARS",
+                state.usd_estimated,
+                state.usd_charged,
+            )
+
+
+def drift_rows(states: Iterable[JobState]) -> tuple[DriftRow, ...]:
+    """The drift of every charged job of a journal, by model, price class and unit."""
+    return drift_of(charges_of(states))
+
+
+def drift_of(charges: Iterable[Charge]) -> tuple[DriftRow, ...]:
+    """The drift of ``charges``, grouped by model, price class and unit."""
+    groups: dict[tuple[str | None, str, str], list[tuple[Decimal | None, Decimal]]] = {}
+    requests: dict[str, tuple[PriceRequest | None, str]] = {}
+    for charge in charges:
+        request = _request(charge.kind, charge.request)
+        key = request.class_key if request is not None else f"kind:{charge.kind}"
+        requests.setdefault(key, (request, charge.kind))
+        groups.setdefault((charge.model, key, charge.unit), []).append(
+            (charge.estimated, charge.charged)
+        )
     rows = []
     for (model, key, unit), members in groups.items():
         request, kind = requests[key]

@@ -81,3 +81,17 @@ def test_an_unknown_estimate_shows_unknown_never_zero(emulator: Any, tmp_path: P
     human = on_emulator(emulator, "status", str(recipe)).stdout
     line = next(x for x in human.splitlines() if "gemini" in x or "nano" in x)
     assert "unknown" in line
+
+
+def test_the_report_shows_drift_and_the_stale_figure(make_emulator: Any, tmp_path: Path) -> None:
+    """The report's index has the same drift table as status, stale figure included."""
+    emu = make_emulator(price_factor=1.2)
+    recipe = pipeline_recipe(tmp_path / "a", "mugs", cutout=False)
+    run(emu, recipe)
+    (row,) = _status(emu, recipe)["drift"]
+    done = on_emulator(emu, "report", str(recipe), "-o", str(tmp_path / "report"))
+    assert done.returncode == 0, done.stderr
+    index = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert '<section id="drift">' in index
+    assert f"{row['drift_pct']:+.1f}%" in index
+    assert "rate card" in index and "is stale" in index
