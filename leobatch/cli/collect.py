@@ -32,7 +32,7 @@ def command(dirs: tuple[Path, ...], out: Path | None, as_json: bool) -> None:
 
     Each job is taken from the shard that rendered it; a job rendered in two shards is an
     error unless both say the same. Totals are recomputed and paths made relative to the
-    merged manifest, which `status`, `report` and `clean` accept like a run's.
+    merged manifest, which `status` and `report` read like a run's.
     """
     from leobatch.manifest_merge import collect
 

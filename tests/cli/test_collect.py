@@ -179,6 +179,24 @@ def test_the_default_folder_is_the_shards_common_parent(matrix: Matrix, tmp_path
     paths = [out["path"] for job in merged["jobs"] for out in job["outputs"]]
     assert len(paths) == 24
     assert all(p.startswith("shard-") and (tmp_path / p).is_file() for p in paths)
+    # the README's final CI job: status of the manifest, report of the folder
+    status = json.loads(leobatch("status", str(tmp_path / "manifest.json"), "--json").stdout)
+    assert (status["done"], status["pending"]) == (18, 0)
+    report = leobatch("report", str(tmp_path))
+    assert report.returncode == 0, report.stderr
+    assert "2 stages, 18 jobs, 24 outputs" in report.stdout
+
+
+def test_collect_json_says_what_each_shard_gave(matrix: Matrix, tmp_path: Path) -> None:
+    """--json: one object with the merged totals and the jobs taken from each shard."""
+    done = _collect(*matrix.shards, "-o", tmp_path / "merged", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["manifest"] == str(tmp_path / "merged" / "manifest.json")
+    assert data["totals"] == _manifest(matrix.full)["totals"]
+    assert data["outputs"] == 24
+    assert data["shards"] == [{"dir": str(shard), "jobs": 6} for shard in matrix.shards]
+    assert (data["unrendered"], data["missing_files"]) == (0, 0)
 
 
 def test_load_manifests_gives_clean_absolute_paths_and_the_shard_folders(
