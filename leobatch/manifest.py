@@ -20,6 +20,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ from leobatch.run.journal import JobState, Journal, OutputState
 
 __all__ = ["ManifestWriter", "build_manifest", "manifest_totals", "write_manifest"]
 
-#: (status, credits estimated, credits charged) of one job: what the totals are made of.
-_Figures = tuple[str, "int | None", "int | None"]
+#: (status, credits estimated, credits charged, dollars estimated, dollars charged) of one
+#: job: what the totals are made of. Dollars are decimal strings, never added to credits.
+_Figures = tuple[str, "int | None", "int | None", "str | None", "str | None"]
 
 
 def build_manifest(
@@ -40,19 +42,21 @@ def build_manifest(
     *,
     credits: Mapping[str, int | None],
     base: Path | None = None,
+    usd: Mapping[str, Decimal] | None = None,
 ) -> dict[str, Any]:
     """The manifest of ``plan`` as the journal has it now.
 
-    ``credits`` are the plan's estimates per job key. ``base`` is the manifest's directory (default:
-    the plan's output directory); output and recipe paths are written relative to it. Jobs the
-    journal does not know yet are *planned*, with their planned request body.
+    ``credits`` are the plan's estimates per job key, ``usd`` those of jobs priced in dollars.
+    ``base`` is the manifest's directory (default: the plan's output directory); output and
+    recipe paths are written relative to it. Jobs the journal does not know yet are *planned*,
+    with their planned request body.
     """
     base = Path(base) if base is not None else Path(plan.output_dir)
     prefix = _prefix(plan, base)
     states = {state.key: state for state in journal.jobs()}
     outputs = journal.all_outputs()
     entries = [
-        _entry(job, states.get(job.key), outputs.get(job.key, ()), credits, prefix)
+        _entry(job, states.get(job.key), outputs.get(job.key, ()), credits, prefix, usd or {})
         for job in _ordered(plan)
     ]
     figures = [_figures(entry) for entry in entries]
@@ -73,10 +77,16 @@ class ManifestWriter:
     """
 
     def __init__(
-        self, plan: Plan, *, credits: Mapping[str, int | None], path: Path | None = None
+        self,
+        plan: Plan,
+        *,
+        credits: Mapping[str, int | None],
+        path: Path | None = None,
+        usd: Mapping[str, Decimal] | None = None,
     ) -> None:
         self.plan = plan
         self.credits = credits
+        self.usd = usd or {}
         self.path = Path(path) if path is not None else Path(plan.output_dir) / "manifest.json"
         self._base = self.path.parent
         self._prefix = _prefix(plan, self._base)
@@ -114,7 +124,7 @@ class ManifestWriter:
         _write_text(self.path, self.text())
 
     def _set(self, job: Job, state: JobState | None, outputs: tuple[OutputState, ...]) -> None:
-        entry = _entry(job, state, outputs, self.credits, self._prefix)
+        entry = _entry(job, state, outputs, self.credits, self._prefix, self.usd)
         self._lines[job.key] = _json(entry)
         self._figures[job.key] = _figures(entry)
 
@@ -131,8 +141,11 @@ def _entry(
     outputs: tuple[OutputState, ...],
     credits: Mapping[str, int | None],
     prefix: str,
+    usd: Mapping[str, Decimal],
 ) -> dict[str, Any]:
     request = state.request if state is not None else None
+    usd_estimated = usd.get(job.key) if credits.get(job.key) is None else None
+    usd_charged = state.usd_charged if state is not None else None
     return {
         "key": job.key,
         "stage": job.stage,
@@ -144,6 +157,8 @@ def _entry(
         "remote_id": state.remote_id if state is not None else None,
         "credits_estimated": credits.get(job.key),
         "credits_charged": state.credits_charged if state is not None else None,
+        "usd_estimated": None if usd_estimated is None else str(usd_estimated),
+        "usd_charged": None if usd_charged is None else str(usd_charged),
         "attempts": state.attempt if state is not None else 0,
         "error": state.error if state is not None else None,
         "upstream": (
@@ -169,7 +184,13 @@ def _entry(
 
 
 def _figures(entry: Mapping[str, Any]) -> _Figures:
-    return (entry["status"], entry["credits_estimated"], entry["credits_charged"])
+    return (
+        entry["status"],
+        entry["credits_estimated"],
+        entry["credits_charged"],
+        entry.get("usd_estimated"),  # absent from manifests before issue 10
+        entry.get("usd_charged"),
+    )
 
 
 def manifest_totals(jobs: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -200,15 +221,26 @@ def _head(plan: Plan, base: Path, figures: list[_Figures]) -> dict[str, Any]:
 
 
 def _totals(figures: list[_Figures]) -> dict[str, Any]:
-    complete = sum(1 for status, _, _ in figures if status == "complete")
-    failed = sum(1 for status, _, _ in figures if status == "failed")
+    complete = sum(1 for f in figures if f[0] == "complete")
+    failed = sum(1 for f in figures if f[0] == "failed")
+    credits_estimated = sum(f[1] or 0 for f in figures)
+    credits_charged = sum(f[2] or 0 for f in figures)
+    usd_estimated = sum((Decimal(f[3]) for f in figures if f[3] is not None), Decimal(0))
+    usd_charged = sum((Decimal(f[4]) for f in figures if f[4] is not None), Decimal(0))
     return {
         "jobs": len(figures),
         "complete": complete,
         "failed": failed,
         "pending": len(figures) - complete - failed,
-        "credits_estimated": sum(est or 0 for _, est, _ in figures),
-        "credits_charged": sum(charged or 0 for _, _, charged in figures),
+        "credits_estimated": credits_estimated,
+        "credits_charged": credits_charged,
+        # issue 10: each unit on its own (credits_* above are the CREDITS figures, kept as they
+        # were); a job priced in neither unit is counted in unknown_estimates, never as 0
+        "cost": {
+            "CREDITS": {"estimated": credits_estimated, "charged": credits_charged},
+            "DOLLARS": {"estimated": str(usd_estimated), "charged": str(usd_charged)},
+            "unknown_estimates": sum(1 for f in figures if f[1] is None and f[3] is None),
+        },
     }
 
 

@@ -103,6 +103,11 @@ def test_manifest_has_the_designed_shape(tmp_path: Path, monkeypatch: pytest.Mon
         "pending": 1,
         "credits_estimated": 36,
         "credits_charged": 24,
+        "cost": {
+            "CREDITS": {"estimated": 36, "charged": 24},
+            "DOLLARS": {"estimated": "0", "charged": "0"},
+            "unknown_estimates": 1,
+        },
     }
     assert [j["key"] for j in manifest["jobs"]] == [HERO_A, HERO_B, CLEAN]
     a, b, clean = manifest["jobs"]
@@ -117,6 +122,8 @@ def test_manifest_has_the_designed_shape(tmp_path: Path, monkeypatch: pytest.Mon
         "remote_id": "gen-a",
         "credits_estimated": 24,
         "credits_charged": 24,
+        "usd_estimated": None,
+        "usd_charged": None,
         "attempts": 1,
         "error": None,
         "upstream": None,

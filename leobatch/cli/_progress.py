@@ -308,10 +308,18 @@ def summary_lines(result: Mapping[str, Any]) -> list[str]:
         f"{result['complete']:,} of {result['jobs']:,} jobs complete, {result['failed']:,} "
         f"failed, {result['pending']:,} pending{waiting}; "
         f"{result['credits_charged']:,} credits charged"
-        + (f", USD {result['usd_charged']} charged." if result.get("usd_charged") else ".")
+        + (f", {_usd(result['usd_charged'])} charged." if result.get("usd_charged") else ".")
     ]
     if result.get("missing_downloads"):
         lines.append(f"{result['missing_downloads']} outputs could not be downloaded.")
     if result.get("stop_reason"):
         lines.append(f"Stopped early: {result['stop_reason']}.")
     return lines
+
+
+def _usd(amount: Any) -> str:
+    from decimal import Decimal
+
+    from leobatch.pricing.money import format_usd
+
+    return format_usd(Decimal(str(amount)))

@@ -15,13 +15,20 @@ __all__ = ["account_json", "command", "format_account"]
 
 def format_account(account: Account) -> str:
     """The human-readable balance, one fact per line."""
+    from leobatch.pricing.money import format_usd
+
     name = account.username or "(no username)"
     slots = "unknown" if account.slots is None else str(account.slots)
-    rows = [
-        ("account", f"{name} ({account.user_id})"),
-        ("credits", f"{account.credits:,}"),
-        ("  paid", f"{account.paid_credits:,}"),
-        ("  subscription", f"{account.subscription_credits:,}"),
+    rows = [("account", f"{name} ({account.user_id})")]
+    if account.dollars is not None:  # pay-as-you-go: billed in dollars, credits are moot
+        rows.append(("balance", f"{format_usd(account.dollars)} (pay-as-you-go, in US dollars)"))
+    else:
+        rows += [
+            ("credits", f"{account.credits:,}"),
+            ("  paid", f"{account.paid_credits:,}"),
+            ("  subscription", f"{account.subscription_credits:,}"),
+        ]
+    rows += [
         ("slots", slots),
         ("renewal date", account.renewal_date or "none"),
     ]
@@ -38,6 +45,9 @@ def account_json(account: Account) -> dict[str, object]:
         "subscription_credits": account.subscription_credits,
         "slots": account.slots,
         "renewal_date": account.renewal_date,
+        # issue 10: how the account is billed, and a PAYG account's balance (a decimal string)
+        "unit": account.unit,
+        "usd": None if account.dollars is None else str(account.dollars),
     }
 
 
@@ -51,7 +61,8 @@ async def _fetch(emulator: bool) -> Account:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @emulator_option
 def command(as_json: bool, emulator: bool) -> None:
-    """Show the account's credits (paid + subscription), slots and renewal date.
+    """Show the account's credits (paid + subscription), or its US dollars on a pay-as-you-go
+    account, its slots and renewal date.
 
     Reads LEONARDO_API_KEY and LEONARDO_API_BASE_URL, unless --emulator is given.
     """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ def status_json(
             "unknown_estimates": summary.unknown_estimates,
             "charged": summary.credits_charged,
         },
+        # issue 10: a PAYG account's dollars, apart from the credits (decimal strings)
+        "usd": {"estimated": str(summary.usd_estimated), "charged": str(summary.usd_charged)},
         "models": [
             {
                 "stage": g.stage,
@@ -136,6 +139,14 @@ def _human(data: dict[str, Any]) -> str:
     note = f" (+{unknown} job{'s' if unknown != 1 else ''} of unknown price)" if unknown else ""
     estimated = "unknown" if unknown and unknown >= data["jobs"] else f"{credits['estimated']:,}"
     lines.append(f"credits   {credits['charged']:,} charged of {estimated} estimated{note}")
+    usd = data.get("usd") or {}
+    if any(Decimal(usd.get(k) or 0) for k in ("estimated", "charged")):
+        from leobatch.pricing.money import format_usd
+
+        lines.append(
+            f"dollars   {format_usd(Decimal(usd['charged']))} charged of "
+            f"{format_usd(Decimal(usd['estimated']))} estimated (never added to the credits)"
+        )
     if data["models"]:
         rows = [("stage", "model", "jobs", "done", "failed", "estimated", "charged")]
         rows += [
@@ -298,8 +309,10 @@ def _summary_of(journal: Journal, keys: frozenset[str]) -> Summary:
             sum(m.status == "complete" for m in members),
             sum(m.status == "failed" for m in members),
             sum(m.credits_estimated or 0 for m in members),
-            sum(m.credits_estimated is None for m in members),
+            sum(m.credits_estimated is None and m.usd_estimated is None for m in members),
             sum(m.credits_charged or 0 for m in members),
+            sum((m.usd_estimated or Decimal(0) for m in members), Decimal(0)),
+            sum((m.usd_charged or Decimal(0) for m in members), Decimal(0)),
         )
         for (stage, model), members in groups.items()
     )
@@ -312,4 +325,6 @@ def _summary_of(journal: Journal, keys: frozenset[str]) -> Summary:
         credits_charged=sum(g.credits_charged for g in rows),
         groups=rows,
         last_update=max((s.updated_at for s in states), default=None),
+        usd_estimated=sum((g.usd_estimated for g in rows), Decimal(0)),
+        usd_charged=sum((g.usd_charged for g in rows), Decimal(0)),
     )

@@ -109,7 +109,7 @@ class _Engine(Submitting):
         self.journal.ensure_jobs(self.plan.jobs, self.priced.credits, self.priced.usd)
         from leobatch.manifest import ManifestWriter
 
-        self.manifest = ManifestWriter(self.plan, credits=self.priced.credits)
+        self.manifest = ManifestWriter(self.plan, credits=self.priced.credits, usd=self.priced.usd)
         self.journal.set_meta(
             {
                 "recipe": self.plan.recipe_name,

@@ -74,7 +74,25 @@ def test_balance_json(
         "subscription_credits": 0,
         "slots": 10,
         "renewal_date": None,
+        "unit": "CREDITS",
+        "usd": None,
     }
+
+
+def test_balance_of_a_dollar_account(
+    make_emulator: Callable[..., EmulatorHandle],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A pay-as-you-go account (emulator --billing dollars) shows its balance in US dollars."""
+    emu = make_emulator(billing="dollars", usd=12.5)
+    code, out, _ = _run(monkeypatch, capsys, _env(emu))
+    assert code == 0
+    assert "balance         USD 12.50 (pay-as-you-go, in US dollars)" in out
+    assert "credits" not in out
+    code, out, _ = _run(monkeypatch, capsys, _env(emu), "--json")
+    data = json.loads(out)
+    assert (data["unit"], data["usd"]) == ("DOLLARS", "12.5")
 
 
 def test_missing_key(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
