@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from leobatch.emulator.limits import TokenBucket
 from leobatch.run.cleanups import record_cleanup
 from leobatch.run.journal import Journal
 from tests.cli.acct_support import (
@@ -78,10 +79,12 @@ def test_a_clean_killed_half_way_finishes_without_deleting_twice(
 ) -> None:
     """SIGKILL after a few deletions, run again: all gone, each id deleted once (three runs)."""
     for attempt in range(3):
-        emu = make_emulator(requests_per_minute=60)
+        emu = make_emulator()
         colours = tuple(f"c{n}" for n in range(24))
         recipe = pipeline_recipe(tmp_path / str(attempt), "bulk", colours, cutout=False)
         made = run(emu, recipe)
+        # From now on 60 requests a (scaled) minute: the clean takes long enough to be killed.
+        emu.state.global_bucket = TokenBucket(60, emu.state.config.minute_s)
         keep = direct_generation(emu, "someone else's")
         journal = recipe.parent / "out" / "bulk" / ".leobatch" / "state.sqlite"
         env = {**os.environ, "LEONARDO_API_KEY": emu.api_key, "LEONARDO_API_BASE_URL": emu.base_url}
