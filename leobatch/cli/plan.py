@@ -50,13 +50,12 @@ def price(plan: Plan, *, offline: bool, refresh: bool = False, emulator: bool = 
 
     The rate card is used with ``--offline`` and when no ``LEONARDO_API_KEY`` is set, and says so.
     """
-    from leobatch.pricing.learned import with_learned_prices
     from leobatch.pricing.offline import price_offline
 
     if offline:
-        return Priced(with_learned_prices(price_offline(plan), account=None), None, "--offline")
+        return Priced(_published_only(price_offline(plan)), None, "--offline")
     if not emulator and not has_key():
-        return Priced(with_learned_prices(price_offline(plan), account=None), None, NO_KEY_NOTE)
+        return Priced(_published_only(price_offline(plan)), None, NO_KEY_NOTE)
     return anyio.run(_price_online, plan, refresh, emulator)
 
 
@@ -71,6 +70,14 @@ async def _price_online(plan: Plan, refresh: bool, emulator: bool) -> Priced:
             priced = learned_for(priced, client.base_url, account)
     balance = None if account.dollars is not None else account.credits
     return Priced(priced, balance, "--emulator" if emulator else None, account.dollars)
+
+
+def _published_only(priced: PricedPlan) -> PricedPlan:
+    """Offline no account is known, so the price book is not read (an emulator's charges and a
+    real account's must not mix): published rates only, the rest unknown."""
+    from leobatch.pricing.learned import complete_prices
+
+    return complete_prices(priced, None, account=None)
 
 
 def learned_for(priced: PricedPlan, base_url: str, account: Account) -> PricedPlan:

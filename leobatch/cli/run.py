@@ -217,7 +217,7 @@ async def _main(args: _Args, signals: _Signals) -> int:
             # With --json, stdout holds JSON lines only: people read stderr (to confirm, say).
             people = args.json_lines
             if args.json_lines or not (args.quiet and args.yes):
-                _echo_plan(shown, diff, to_render, account.credits, args.json_lines, args.yes)
+                _echo_plan(shown, diff, to_render, account, args.json_lines, args.yes)
             if (line := selected.describe()) is not None and not args.quiet:
                 from leobatch.cli._progress import write_line
 
@@ -382,7 +382,7 @@ async def _watch_signals(
 
 
 def _echo_plan(
-    priced: Any, diff: Any, to_render: int, balance: int | None, json_lines: bool, yes: bool
+    priced: Any, diff: Any, to_render: int, account: Any, json_lines: bool, yes: bool
 ) -> None:
     """The plan about to run, as `leobatch plan` shows it; with --json, as the first JSON line
     (the ``plan --json`` object), and as tables on stderr when a person is asked to confirm."""
@@ -395,7 +395,12 @@ def _echo_plan(
         removed=diff.removed,
         in_flight=len(diff.in_flight),
     )
-    summary = summarise(priced, diff=changes, balance=balance)
+    summary = summarise(
+        priced,
+        diff=changes,
+        balance=None if account.dollars is not None else account.credits,
+        balance_usd=account.dollars,
+    )
     if json_lines:
         from leobatch.cli._progress import write_line
         from leobatch.run.events import Event

@@ -154,3 +154,51 @@ def test_budget_holds_with_unknown_prices_at_concurrency_20(
     assert 0 < stats["credits_net"] <= 5000
     assert stats["duplicate_creates"] == 0
     assert stats["peak_running"] > 1  # a stated ceiling lets unknown jobs go out together
+
+
+def _grid(tmp_path: Path, name: str, prompts: list[str]) -> Path:
+    """A model-comparison grid over both surfaces: Phoenix (calculator), GPT Image 1.5 (its
+    published formula), Nano Banana Pro and Seedream 4.5 (no published price: learned)."""
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        version: 1
+        name: {name}
+        matrix:
+          model: [phoenix-1.0, gpt-image-1.5, nano-banana-pro, seedream-4.5]
+          prompt: {json.dumps(prompts)}
+        stages:
+          hero:
+            kind: image
+            model: "{{{{ model }}}}"
+            prompt: "{{{{ prompt }}}}"
+            width: 1024
+            height: 1024
+            num_images: 1
+            params: "{{{{ {{'contrast': 3.5}} if model == 'phoenix-1.0' else {{}} }}}}"
+        """)
+    )
+    return path
+
+
+def test_v2_grid_learns_its_unknown_models_and_then_plans_to_the_credit(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorHandle]
+) -> None:
+    """v2 models nobody prices: --pilot learns the two unknown classes; a second grid over the
+    same classes plans with 0 unknown jobs and is charged exactly its plan."""
+    emu = make_emulator(slots=10)
+    first = _grid(tmp_path, "grid-a", ["a mug", "a vase", "a cup"])
+    plan = _plan(emu, first)
+    assert plan["credits"]["unknown_jobs"] == 6  # nano-banana-pro and seedream-4.5, 3 each
+    assert plan["price_sources"] == {"published rate": 3}  # gpt-image-1.5
+    ran = on_emulator(emu, "run", str(first), "--yes", "--pilot")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "Pilot: rendering 2 jobs first" in ran.stdout
+    charged = emu.stats()["credits_net"]
+
+    second = _grid(tmp_path, "grid-b", ["a bowl", "a jug"])
+    again = _plan(emu, second)
+    assert again["credits"]["unknown_jobs"] == 0
+    ran = on_emulator(emu, "run", str(second), "--yes")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert emu.stats()["credits_net"] - charged == again["credits"]["total"]
