@@ -35,16 +35,19 @@ def payload(state: EmulatorState, generation_id: str, origin: str) -> dict[str, 
             "image_width": image.width, "image_height": image.height,
         })  # fmt: skip
     body = request_fields(g)
+    sd = g.v2_model is None  # the SD-only columns are null on a v2 job, as on its v1 GET
     row = {
         "id": g.id, "createdAt": g.created_at, "updatedAt": iso_now(), "userId": user_id,
         "public": False, "flagged": False, "nsfw": False, "status": "COMPLETE",
-        "coreModel": "SD", "guidanceScale": body.get("guidance_scale", 7),
+        "coreModel": "SD" if sd else None,
+        "guidanceScale": body.get("guidance_scale", 7) if sd else None,
         "imageHeight": g.height, "imageWidth": g.width,
-        "inferenceSteps": body.get("num_inference_steps", 15), "modelId": g.model_id,
+        "inferenceSteps": body.get("num_inference_steps", 15) if sd else None,
+        "modelId": g.model_id,
         "negativePrompt": body.get("negative_prompt", ""), "prompt": body.get("prompt", ""),
         "quantity": len(g.image_ids), "sdVersion": g.sd_version,
         "seed": body.get("seed") if g.v2_model else g.seed,
-        "scheduler": body.get("scheduler", "EULER_DISCRETE"),
+        "scheduler": body.get("scheduler", "EULER_DISCRETE") if sd else None,
         "presetStyle": body.get("presetStyle"),
         "alchemy": body.get("alchemy"), "photoReal": bool(body.get("photoReal")),
         "apiDollarCost": state.money.number(g.credits), "api": True, "generation_notes": [],

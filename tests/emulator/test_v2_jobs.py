@@ -155,6 +155,7 @@ def test_v2_webhook(make_emulator: Factory) -> None:
     assert (hook["type"], row["id"], row["modelId"]) == ("image_generation.complete", done["id"],
                                                           None)  # fmt: skip
     assert row["prompt"] == "a red kite" and len(row["images"]) == 2
+    assert (row["inferenceSteps"], row["scheduler"], row["coreModel"]) == (None, None, None)
 
 
 def test_v2_billing_in_both_units(make_emulator: Factory) -> None:
