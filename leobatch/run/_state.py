@@ -164,6 +164,10 @@ class EngineState:
         self.deferred: list[Job] = []
         self.charged_this_run = Decimal(0)
         self.estimated_charge: set[str] = set()  # adopted jobs charged at their estimate
+        # Adopted jobs whose charge nobody could tell (a class with no price and no charge seen
+        # yet), per (unit, price class), with the attempt adopted: settled at the class's first
+        # reported charge (a class's price is the same for each of its jobs).
+        self.unsettled: dict[tuple[str, str], list[tuple[str, int]]] = {}
         self.terminal: set[str] = (
             set()
         )  # complete, failed for good, or blocked by a failed upstream

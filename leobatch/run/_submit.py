@@ -138,6 +138,55 @@ class Submitting(Tracking):
             key = (cost.unit, _unknown_class(job))
             self.ceilings[key] = max(cost.amount, self.ceilings.get(key, Decimal(0)))
 
+    def _adopted(self, job: Job, remote_id: str) -> Created:
+        """As :meth:`EngineState._adopted`; a job of no known price and no reservation (found
+        at start-up) is charged its class's price when a charge of that class was seen."""
+        created = super()._adopted(job, remote_id)
+        if created.cost_amount is None and created.credits is None:
+            ceiling = self.ceilings.get((self.unit, _unknown_class(job)))
+            if ceiling is not None:
+                cost = Cost(ceiling, self.unit)
+                return Created(remote_id, cost.whole_credits, str(ceiling), self.unit)
+        return created
+
+    def _settle_journal(self) -> None:
+        """Jobs an earlier run adopted with no known charge (journaled with none): charged
+        their class's price if a charge of the class is known by now, else settled by this
+        run's first charge of the class (:meth:`_settle_adopted`). Jobs the plan prices, or
+        whose charge was reported, are left as they are."""
+        for state in self.journal.jobs():
+            job = self.jobs.get(state.key)
+            if job is None or state.attempt < 1 or state.status not in ("submitted", "complete"):
+                continue
+            if state.credits_charged is not None or state.usd_charged is not None:
+                continue
+            if self.priced.in_unit(job.key, self.unit) is not None:
+                continue
+            key = (self.unit, _unknown_class(job))
+            ceiling = self.ceilings.get(key)
+            if ceiling is None:
+                self.unsettled.setdefault(key, []).append((job.key, state.attempt))
+                continue
+            cost = Cost(ceiling, self.unit)
+            self.journal.record_charge(job.key, cost.whole_credits, cost)
+            self.charged_before += ceiling
+            self.emit(Event("charge-settled", job.key, job.stage,
+                            {"cost": str(ceiling), "unit": self.unit}))  # fmt: skip
+
+    def _settle_adopted(self, job: Job, cost: Cost) -> None:
+        """``job``'s class was just charged ``cost``: the jobs of that class adopted with no
+        known charge (a ghost create of the class's first job) were charged the same. Only an
+        attempt still current and not refunded (submitted or complete) is settled."""
+        waiting = self.unsettled.pop((cost.unit, _unknown_class(job)), [])
+        for key, attempt in waiting:
+            state = self.journal.job(key)
+            if state.attempt != attempt or state.status not in ("submitted", "complete"):
+                continue
+            self.journal.record_charge(key, cost.whole_credits, cost)
+            self.charged_this_run += cost.amount
+            self.emit(Event("charge-settled", key, state.stage, {"cost": str(cost.amount),
+                                                                 "unit": cost.unit}))  # fmt: skip
+
     def _record_price(self, job: Job, cost: Cost) -> None:
         """Teach the account's price book what ``job``'s class costs (one row per attempt).
 
@@ -211,7 +260,9 @@ class Submitting(Tracking):
         started_at = time.time()
         self.journal.mark_submitting(job.key, body)
         try:
-            return await self.client.create(job.endpoint, body)
+            created = await self.client.create(job.endpoint, body)
+            self.estimated_charge.discard(job.key)  # (an earlier attempt may have been adopted)
+            return created
         except RateLimitedError as e:
             self.journal.mark_absent(job.key)  # a 429 created nothing
             pause = e.retry_after_s or _backoff_s(attempt, self.rng) * self.options.time_scale
@@ -258,10 +309,16 @@ class Submitting(Tracking):
         credits = None if cost is None else cost.whole_credits
         self.journal.mark_submitted(job.key, created.id, credits, cost)
         self.reserved.pop(job.key, None)
+        if cost is None and job.key in self.estimated_charge:
+            attempt = self.journal.job(job.key).attempt
+            self.unsettled.setdefault((self.unit, _unknown_class(job)), []).append(
+                (job.key, attempt)
+            )
         if cost is not None:
             self.charged_this_run += cost.amount
             if job.key not in self.estimated_charge:
                 self._record_price(job, cost)
+                self._settle_adopted(job, cost)
         data: dict[str, Any] = {"remote_id": created.id, "credits": credits}
         if cost is not None:
             data["cost"] = {"amount": str(cost.amount), "unit": cost.unit}

@@ -129,6 +129,7 @@ class _Engine(Submitting):
                     self._learn_charge(self.jobs[state.key], Cost.credits(state.credits_charged))
                 if state.usd_charged:
                     self._learn_charge(self.jobs[state.key], Cost.usd(state.usd_charged))
+        self._settle_journal()
         self.book = _open_book()
         # Current ids belong to their job; an earlier attempt's id (failed, lost) to no job that
         # may take it again ("").

@@ -18,7 +18,8 @@ SCHEMA = 1
 @dataclass(frozen=True, slots=True)
 class Event:
     """One step of a run. ``type`` is one of: plan (the first, the ``plan --json`` summary),
-    start, submitted, adopted, complete, failed, retry, downloaded, rate-limited, stopping,
+    start, submitted, adopted, charge-settled (an adopted job's charge learnt from its class),
+    complete, failed, retry, downloaded, rate-limited, stopping,
     finish, error (a run that stops on an error, with its ``message``).
     ``job`` is the job key when the event is a job's."""
 

@@ -310,17 +310,26 @@ class Journal(JournalBase):
             job=("status = 'submitted', remote_id = ?, submitted_at = ?", (remote_id, now)),
         )
 
-    def record_charge(self, key: str, credits_charged: int) -> None:
-        """Settle the current attempt's charge once known (an adopted job's, for instance)."""
+    def record_charge(
+        self, key: str, credits_charged: int | None, cost: Cost | None = None
+    ) -> None:
+        """Settle the current attempt's charge once known (an adopted job's, for instance).
+
+        With ``cost`` (in its unit) the attempt's cost columns are set too, as by
+        :meth:`mark_submitted`; a charge in dollars counts in ``usd_charged`` only.
+        """
         allowed: tuple[Status, ...] = ("submitted", "complete", "failed")
-        self._move(
-            key,
-            allowed,
-            "record a charge of",
-            self._clock(),
-            attempt=("credits_charged = ?", (credits_charged,)),
-            job=None,
-        )
+        if cost is None:
+            attempt: tuple[str, tuple[Any, ...]] = ("credits_charged = ?", (credits_charged,))
+        else:
+            if cost.unit != CREDITS:
+                credits_charged = None
+            usd = to_micros(cost.amount) if cost.unit == DOLLARS else None
+            attempt = (
+                "credits_charged = ?, cost_amount = ?, cost_unit = ?, usd_micros = ?",
+                (credits_charged, str(cost.amount), cost.unit, usd),
+            )
+        self._move(key, allowed, "record a charge of", self._clock(), attempt=attempt, job=None)
 
     def mark_absent(self, key: str) -> None:
         """A *submitting* attempt was proven never created remotely: the job may be resubmitted."""
