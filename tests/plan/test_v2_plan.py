@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -211,16 +213,24 @@ def test_a_model_retiring_soon_is_a_warning(
 
 
 def test_validate_prints_the_warning_and_succeeds(tmp_path: Path) -> None:
-    """`leobatch validate` exits 0 on a retiring model and says so on stderr."""
+    """`leobatch validate` and `plan` exit 0 on a retiring model and say so on stderr."""
     path = write(tmp_path, RETIRING)
     done = subprocess.run(
         [sys.executable, "-m", "leobatch", "validate", str(path)],
         capture_output=True, text=True, timeout=60,
-        env={**__import__("os").environ, "LEOBATCH_TODAY": "2026-09-10"},
+        env={**os.environ, "LEOBATCH_TODAY": "2026-09-10"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "warning: model 'kling-2.1' retires on 2026-09-15 (in 5 days)" in done.stderr
     assert "ok — 1 job, 1 output" in done.stdout
+    planned = subprocess.run(
+        [sys.executable, "-m", "leobatch", "plan", str(path), "--offline", "--json"],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, "LEOBATCH_TODAY": "2026-09-10"},
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    assert "warning: model 'kling-2.1' retires on 2026-09-15" in planned.stderr
+    assert json.loads(planned.stdout)["jobs"] == 1  # stdout stays JSON
 
 
 def test_params_may_be_one_expression_rendering_to_a_mapping(tmp_path: Path) -> None:
