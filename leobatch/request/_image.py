@@ -208,7 +208,12 @@ def _guidance(ctx: Ctx, model: Model | None) -> bool:
         kind = entry.get("type")
         types = ("style-reference", "character-reference", "content-reference")
         preprocessor = None
-        if kind not in types:
+        if kind is None:
+            ctx.problem(
+                (*path, "type"),
+                f"a guidance entry on a v1 model needs a type (one of {', '.join(types)})",
+            )
+        elif kind not in types:
             hint = suggest(kind, types) if isinstance(kind, str) else None
             more = f"; did you mean {hint!r}?" if hint else f" (one of {', '.join(types)})"
             ctx.problem((*path, "type"), f"unknown guidance type {describe(kind)}{more}")

@@ -75,3 +75,16 @@ def test_v1_video_takes_width_height_and_seed(build: Build) -> None:
     assert built.size == (832, 480)
     got = problems(build("text-to-video", {"prompt": "a", "num_images": 2}))
     assert got == {("num_images",): "'num_images' does not apply to text-to-video stages"}
+
+
+def test_v1_guidance_needs_a_type(build: Build) -> None:
+    """v2 guidance entries may leave out the type; on v1 it picks the preprocessor."""
+    got = problems(build("image", {"model": "phoenix-1.0", "prompt": "a", "params": {"contrast": 3.5},
+                                   "guidance": [{"image": "ref.png"}]}))  # fmt: skip
+    assert got == {
+        (
+            "guidance",
+            0,
+            "type",
+        ): "a guidance entry on a v1 model needs a type (one of style-reference, character-reference, content-reference)"
+    }
