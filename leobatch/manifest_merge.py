@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -163,8 +164,10 @@ def collect(dirs: Sequence[Path], out: Path | None = None) -> Collected:
                     f"{folder}, differently: were these outputs of overlapping runs? Collect "
                     "the shards of one `run --shard I/N` matrix"
                 )
+    # one relative prefix per shard folder (resolving every output path costs syscalls)
+    prefixes = {folder: _relative(folder, target) for folder in folders}
     entries = [
-        _rebased(job, folder, target)
+        _rebased(job, prefixes[folder])
         for job, folder in (chosen[j["key"]] for j in manifests[0]["jobs"])
     ]
     taken = dict.fromkeys(folders, 0)
@@ -254,10 +257,10 @@ def _rendered(job: Mapping[str, Any]) -> bool:
     return job.get("status", "planned") != "planned" or bool(job.get("outputs"))
 
 
-def _rebased(job: Mapping[str, Any], folder: Path, target: Path) -> dict[str, Any]:
-    """``job`` with its output paths relative to ``target`` instead of ``folder``."""
+def _rebased(job: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """``job`` with its output paths behind ``prefix``, its folder seen from the merged one."""
     outputs = [
-        {**output, "path": _relative(folder / output["path"], target)}
+        {**output, "path": posixpath.normpath(f"{prefix}/{output['path']}")}
         if isinstance(output.get("path"), str)
         else dict(output)
         for output in job.get("outputs") or ()
