@@ -187,8 +187,10 @@ def collect(dirs: Sequence[Path], out: Path | None = None) -> Collected:
                 "dir": _relative(folder, target),
                 "manifest_sha256": _sha256(folder / MANIFEST),
                 "jobs": taken[folder],
+                # what `leobatch clean` deleted of that shard, as its manifest says
+                **({"cleaned": data["cleaned"]} if "cleaned" in data else {}),
             }
-            for folder in folders
+            for folder, data in zip(folders, manifests, strict=True)
         ],
         "jobs": entries,
     }

@@ -199,6 +199,20 @@ def test_collect_json_says_what_each_shard_gave(matrix: Matrix, tmp_path: Path) 
     assert (data["unrendered"], data["missing_files"]) == (0, 0)
 
 
+def test_a_shards_clean_summary_is_kept(matrix: Matrix, tmp_path: Path) -> None:
+    """What `clean` recorded in a shard's manifest head stays with that shard in the merge."""
+    copies = [tmp_path / f"shard-{i}" for i in (1, 2)]
+    for source, copy in zip(matrix.shards[:2], copies, strict=True):
+        shutil.copytree(source, copy)
+    first = _manifest(copies[0])
+    first["cleaned"] = {"generation": 2}
+    (copies[0] / "manifest.json").write_text(json.dumps(first))
+    assert _collect(*copies, "-o", tmp_path / "merged").returncode == 0
+    collected = _manifest(tmp_path / "merged")["collected"]
+    assert collected[0]["cleaned"] == {"generation": 2}
+    assert "cleaned" not in collected[1]
+
+
 def test_load_manifests_gives_clean_absolute_paths_and_the_shard_folders(
     matrix: Matrix, tmp_path: Path
 ) -> None:
