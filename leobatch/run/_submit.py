@@ -396,10 +396,10 @@ class Submitting(Tracking):
             account = account_fingerprint(self.client.base_url, self.user_id)
             known = self.journal.upload_for(sha256)
             shared = await anyio.to_thread.run_sync(shared_upload, account, sha256)
-            if known is not None and shared in (None, known):
-                if shared is None:  # journaled before uploads were shared: share it now
-                    await anyio.to_thread.run_sync(store_upload, account, sha256, known, None)
+            if known is not None and shared == known:
                 return known
+            # Otherwise ask the API first: the account's record may be another recipe's upload,
+            # and a journaled id with no record may have been deleted (`clean --force`).
             path = self.recipe_dir / rel_path
             ext = path.suffix.lower().lstrip(".")
             for candidate in dict.fromkeys(i for i in (shared, known) if i is not None):

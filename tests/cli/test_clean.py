@@ -258,3 +258,20 @@ def test_clean_is_refused_while_a_run_holds_the_output_directory(
     assert refused.returncode == 1
     assert "cannot clean:" in refused.stderr and "Traceback" not in refused.stderr
     assert emulator.stats()["deletes"] == 0
+
+
+def test_a_recipe_whose_shared_upload_was_force_cleaned_uploads_it_again(
+    emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """After `clean --force` deleted a shared upload, the other recipe's next job re-uploads."""
+    mugs_recipe = pipeline_recipe(tmp_path / "a", "mugs", ("red",), upload=True, cutout=False)
+    cups_recipe = pipeline_recipe(tmp_path / "b", "cups", ("red",), upload=True, cutout=False)
+    run(emulator, mugs_recipe)
+    run(emulator, cups_recipe)
+    _clean(emulator, mugs_recipe, "--remote", "--force")
+    assert emulator.stats()["requests"]["POST /init-image"] == 1
+    text = cups_recipe.read_text(encoding="utf-8").replace("colour: [red]", "colour: [red, blue]")
+    cups_recipe.write_text(text, encoding="utf-8")
+    cups = run(emulator, cups_recipe)
+    assert all(j["status"] == "complete" for j in cups["jobs"])
+    assert emulator.stats()["requests"]["POST /init-image"] == 2
