@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from leobatch.cli._options import is_quiet, max_jobs_option
 from leobatch.cli._select import select_plan, selection_of, selection_options
 
 if TYPE_CHECKING:
+    from leobatch.plan.jobs import Plan
     from leobatch.run.clean import Cleaned, CleanItem, CleanPlan
     from leobatch.run.journal import Journal
 
@@ -46,7 +48,19 @@ _NAMES = {
     "--yes", "-y", is_flag=True, help="Do not ask for confirmation (needed off a terminal)."
 )
 @click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object (one per folder with --dir on a merged manifest).",
+)
+@click.option(
+    "--dir",
+    "target",
+    type=click.Path(exists=True, path_type=Path),
+    help="Clean this output folder, or the shard folders of this merged manifest (from "
+    "`leobatch collect`; a folder holding one, or the file), instead of the recipe's output.dir.",
+)
 @max_jobs_option
 @selection_options
 def command(
@@ -57,6 +71,7 @@ def command(
     yes: bool,
     dry_run: bool,
     as_json: bool,
+    target: Path | None,
     max_jobs: int,
     **select: Any,
 ) -> int:
@@ -71,12 +86,10 @@ def command(
     them (sha256), inside output.dir, reached through no link. The selection options clean
     only the jobs they select (--stage: that stage's jobs, not their upstream). Jobs in
     flight are never cleaned; refused while a run holds the output directory. The manifest
-    and `status` say what was cleaned. Needs LEONARDO_API_KEY for --remote.
+    and `status` say what was cleaned. With --dir, a merged manifest's shard folders are
+    cleaned one after the other, each from its own journal. Needs LEONARDO_API_KEY for --remote.
     """
-    from leobatch.cli._emulated import require_key
-    from leobatch.errors import LockedError
     from leobatch.plan.expand import plan_recipe
-    from leobatch.run.journal import Journal
 
     if not (remote or local):
         raise click.UsageError(
@@ -92,11 +105,47 @@ def command(
     if keys is not None and select.get("stages"):
         stages = set(select["stages"])
         keys = frozenset(j.key for j in plan.jobs if j.key in keys and j.stage in stages)
+    folders = [Path(plan.output_dir)] if target is None else _folders(target)
+    for n, out_dir in enumerate(folders):
+        if len(folders) > 1 and not as_json and not is_quiet():
+            click.echo(f"{'' if n == 0 else chr(10)}{out_dir}:")
+        run_plan = plan if out_dir == Path(plan.output_dir) else replace(plan, output_dir=out_dir)
+        _clean_one(run_plan, keys, remote=remote, local=local, force=force, yes=yes,
+                   dry_run=dry_run, as_json=as_json)  # fmt: skip
+    return EXIT_OK
+
+
+def _folders(target: Path) -> list[Path]:
+    """The run folders behind ``target``: a merged manifest's shard folders, else the folder."""
+    from leobatch.manifest_merge import MANIFEST, load_manifests
+
+    folder = target if target.is_dir() else target.parent
+    if target.is_dir() and not (target / MANIFEST).is_file():
+        return [folder.resolve()]  # a run folder whose run wrote no manifest yet
+    return list(load_manifests([target]).sources)
+
+
+def _clean_one(
+    plan: Plan,
+    keys: frozenset[str] | None,
+    *,
+    remote: bool,
+    local: bool,
+    force: bool,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Clean one output folder (``plan.output_dir``) from its journal."""
+    from leobatch.cli._emulated import require_key
+    from leobatch.errors import LockedError
+    from leobatch.run.journal import Journal
+
     out_dir = Path(plan.output_dir)
     if not Journal.exists(out_dir):
         _say(as_json, {"output_dir": str(out_dir), "dry_run": dry_run, "items": []},
              f"Nothing to clean: nothing has run in {out_dir}.")  # fmt: skip
-        return EXIT_OK
+        return
     if remote:
         require_key()
     others = anyio.run(_other_uploads, out_dir) if remote else ({}, None)
@@ -120,12 +169,12 @@ def command(
                 click.echo("Dry run: nothing was deleted." if dry_run else "Nothing to clean.")
             if not dry_run and clean.having("missing"):
                 _apply(journal, clean, remote=False, account=None)  # journal files found gone
-            return EXIT_OK
+            return
         if not yes:
             question = f"Delete {_count_line(todo)}?"
             if not click.confirm(question, default=False, err=as_json):
                 click.echo("Nothing was deleted.", err=as_json)
-                return EXIT_OK
+                return
         done = _apply(journal, clean, remote=remote, account=others[1])
     if as_json:
         click.echo(json.dumps(_json(clean, False, done)))
@@ -133,7 +182,6 @@ def command(
         click.echo(_done_line(done))
         for item in done.kept:
             click.echo(f"Kept {_NAMES[item.target]} {item.ident}: {item.why}")
-    return EXIT_OK
 
 
 async def _other_uploads(out_dir: Path) -> tuple[dict[str, str], str | None]:
