@@ -119,7 +119,7 @@ def check_image_ids(state: EmulatorState, body: dict[str, Any], model: Model | N
     """Every id a ``/generations`` body references exists (and is of the right kind)."""
     model_id = body.get("modelId")
     custom = {m.casefold() for m in state.config.custom_models}
-    known = model is not None and model.kind == "image"
+    known = model is not None and model.kind == "image" and model.surface == "v1"
     if model_id is not None and not known and model_id.casefold() not in custom:
         raise bad_request(
             f"{model_id} is not supported within the Production API. "

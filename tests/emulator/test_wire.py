@@ -94,6 +94,10 @@ def test_wrong_key_when_key_is_set(make_emulator: object) -> None:
         ("/generations", {"prompt": "x", "modelId": "phoenix"},
          "phoenix is not supported within the Production API. "
          "Please try again with a different model ID."),
+        # a v2 model string is no v1 modelId: Nano Banana Pro is reached through /v2/generations
+        ("/generations", {"prompt": "x", "modelId": "gemini-image-2"},
+         "gemini-image-2 is not supported within the Production API. "
+         "Please try again with a different model ID."),
     ],
 )  # fmt: skip
 def test_business_refusals(emulator: EmulatorHandle, path: str, body: dict[str, object],
