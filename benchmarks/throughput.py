@@ -15,7 +15,6 @@ utilisation from first start to last completion (emulator), status requests per 
 ms per job (this process only: the emulator runs in its own process), duplicate creates.
 
     python benchmarks/throughput.py [--jobs 240] [--slots 10] [--time-scale 0.05] [--repeat 3]
-        [--pipeline-roots 60] [--pipeline-only]
 """
 
 from __future__ import annotations
@@ -341,14 +340,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per contestant; the table shows each one's median run "
                         "by CPU per job (shared machines are noisy)")  # fmt: skip
-    parser.add_argument("--pipeline-only", action="store_true",
-                        help="only the pipeline time to the first final output")  # fmt: skip
     args = parser.parse_args()
-    if args.pipeline_only:
-        for _ in range(max(1, args.repeat)):
-            figure = pipeline_first_output(args.pipeline_roots, args.slots, args.time_scale)
-            print(json.dumps(figure), flush=True)
-        return
     contestants: list[tuple[Callable[[int, int, float], Figures], int]] = [
         (leobatch_contestant, args.jobs),
         (sdk_semaphore, args.jobs),

@@ -184,9 +184,6 @@ class EngineState:
         self.dirty = True
         self.webhooks = False
         self.hinted = anyio.Event()  # a webhook callback asked the tracker to look now
-        self.tracker_wake = anyio.Event()  # something for the tracker to schedule
-        self.listing = False  # a listing of generations is under way (the tracker's task)
-        self.polling: set[str] = set()  # remote ids whose poll by id is under way
         # Ready jobs, deepest pipeline stage first (then in the order they became ready): a
         # finished upstream output goes straight on down its pipeline, so final assets stream
         # out early instead of waiting behind every root job.

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from functools import partial
 
 import anyio
 
@@ -34,7 +32,6 @@ class Tracking(Downloading):
         self._claim(job, remote_id)  # a job never waits on a remote id another job tracks
         self.tracked[remote_id] = _Tracked(job, remote_id, anyio.current_time(), parent)
         self.tracked_keys.add(job.key)
-        self.tracker_wake.set()  # a new due time to schedule
         self._poke()
 
     def _poll_interval(self) -> float:
@@ -55,69 +52,21 @@ class Tracking(Downloading):
         return min(self._expected_s(t.job.kind) for t in self.tracked.values())
 
     async def _tracker(self) -> None:
-        """Schedule status requests: a listing of generations every poll interval, each job
-        polled by id when it is due. Each request is a task of its own, so a slow listing never
-        holds up a downstream job's poll (whose output the next stage, or the user, waits for),
-        nor one poll another."""
-        listing_at = 0.0  # when the next listing of generations is due (anyio clock)
         while True:
-            wake_at = min(listing_at, self._next_due())
-            with anyio.move_on_after(max(0.0, wake_at - anyio.current_time())):
-                await self.tracker_wake.wait()
-            self.tracker_wake = anyio.Event()
-            hinted = self.hinted.is_set()
-            if hinted:
+            with anyio.move_on_after(self._poll_interval()):
+                await self.hinted.wait()
+            if self.hinted.is_set():
                 # A callback came: look soon, after a moment that lets its neighbours arrive
                 # (a tenth of a job: about one listing per two or three callbacks).
                 await anyio.sleep(0.1 * self._shortest_expected_s())
                 self.hinted = anyio.Event()
-            now = anyio.current_time()
-            if hinted or now >= listing_at:
-                listing_at = now + self._poll_interval()
-                if self.tracked and not self.listing:
-                    self.listing = True
-                    self.tg.start_soon(self._status_request, self._poll_generations, None)
-            self._poll_others(now)
-
-    async def _status_request(
-        self, request: Callable[[], Awaitable[None]], tracked: _Tracked | None
-    ) -> None:
-        """Run one status ``request``; a transient failure is reported and tried next time."""
-        try:
-            await request()
-        except TransientError as e:
-            self.emit(Event("retry", data={"reason": f"status poll: {e}"}))
-        finally:
-            if tracked is None:
-                self.listing = False
-            else:
-                self.polling.discard(tracked.remote_id)
-            self.tracker_wake.set()  # its next poll may be due before the tracker would wake
-
-    def _due(self, tracked: _Tracked) -> float:
-        """When a job polled by id (a variation, an upscale) is next asked about.
-
-        At 0.9 of its kind's expected duration, then every 0.15 of it: about one poll per job
-        when the expectation holds, and a late job seen within a sixth of a job instead of a
-        third. A kind not yet seen finish this run has only a guess for its duration (the
-        image's): its first job is asked from half of it on, so the first downstream output,
-        which the next stage waits for, is not held up by a guess that is too long.
-        """
-        kind = tracked.job.kind
-        expected = self._expected_s(kind)
-        first = 0.9 if self.durations.get(kind) else 0.5
-        return tracked.submitted_at + expected * (first + 0.15 * tracked.polls)
-
-    def _next_due(self) -> float:
-        """The earliest due time of the jobs polled by id (``inf`` when there are none)."""
-        return min(
-            (
-                self._due(t)
-                for rid, t in self.tracked.items()
-                if not is_generation(t.job) and rid not in self.polling
-            ),
-            default=float("inf"),
-        )
+            if not self.tracked:
+                continue
+            try:
+                await self._poll_generations()
+                await self._poll_others()
+            except TransientError as e:
+                self.emit(Event("retry", data={"reason": f"status poll: {e}"}))
 
     async def _poll_generations(self) -> None:
         pending = {rid: t for rid, t in self.tracked.items() if is_generation(t.job)}
@@ -150,33 +99,30 @@ class Tracking(Downloading):
                 else:
                     self._missing(tracked)
 
-    def _poll_others(self, now: float) -> None:
-        """Start a poll of each job polled by id that is due (and not being polled)."""
+    async def _poll_others(self) -> None:
+        now = anyio.current_time()
         for rid, tracked in list(self.tracked.items()):
-            if is_generation(tracked.job) or rid in self.polling:
+            if is_generation(tracked.job):
                 continue
-            if now < self._due(tracked):
+            expected = self._expected_s(tracked.job.kind)
+            due = tracked.submitted_at + expected * (0.9 + 0.35 * tracked.polls)
+            if now < due:
                 continue
             tracked.polls += 1
-            self.polling.add(rid)
-            self.tg.start_soon(self._status_request, partial(self._poll_one, tracked), tracked)
-
-    async def _poll_one(self, tracked: _Tracked) -> None:
-        """Ask for one variation-like job by id and act on its status."""
-        rid = tracked.remote_id
-        await self.global_limit.acquire()
-        if tracked.job.kind == "video-upscale":
-            var = await self.client.get_motion_variation(rid)
-        else:
-            var = await self.client.get_variation(rid)
-        if self.tracked.get(rid) is not tracked:
-            return  # settled meanwhile (lost, or the run moved on)
-        if var is None:
-            self._missing(tracked)
-        elif var.status == "COMPLETE" and var.url:
-            await self._completed(tracked, [(var.id, var.url, False)])
-        elif var.status != "PENDING":
-            await self._failed_remote(tracked)
+            await self.global_limit.acquire()
+            if tracked.job.kind == "video-upscale":
+                var = await self.client.get_motion_variation(rid)
+            else:
+                var = await self.client.get_variation(rid)
+            if var is None:
+                self._missing(tracked)
+                continue
+            if var.status == "PENDING":
+                continue
+            if var.status == "COMPLETE" and var.url:
+                await self._completed(tracked, [(var.id, var.url, False)])
+            else:
+                await self._failed_remote(tracked)
 
     def _missing(self, tracked: _Tracked) -> None:
         """A poll by id found no such job; twice in a row means the server lost it."""
@@ -205,7 +151,6 @@ class Tracking(Downloading):
         tracked = self.tracked.get(callback.generation_id)
         if tracked is not None and is_generation(tracked.job):
             self.hinted.set()
-            self.tracker_wake.set()
 
     async def _observe_generation(self, tracked: _Tracked, gen: Generation) -> None:
         if gen.status == "PENDING" or self.tracked.get(tracked.remote_id) is not tracked:
