@@ -4,8 +4,8 @@ In order of trust (DESIGN 5.2): the pricing calculator (v1 services; already in 
 plan), a rate Leonardo publishes (``leobatch.pricing.published``), what this account was
 charged before for the same price class (``leobatch.pricing.book``), else unknown. When the
 account's billing unit is known (its ``/me`` or its last recorded charge), a published rate in
-the other unit gives way to a learned price in the account's unit: a dollar rate cannot check
-a credits budget.
+the other unit gives way to a learned price in the account's unit, and without one the job is
+unknown (``run --pilot`` learns it): a dollar rate cannot check a credits budget.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def complete_prices(
         book_price = learned.get(classes[job.key])
         if book_price is not None and (cost is None or (unit is not None and cost.unit != unit)):
             cost, label = book_price.cost, book_price.label
-        if cost is None:
-            continue
+        if cost is None or (unit is not None and cost.unit != unit):
+            continue  # a rate in the other unit cannot check this account's budget: unknown
         if cost.unit == CREDITS:
             credits[job.key] = cost.whole_credits
             usd.pop(job.key, None)

@@ -142,3 +142,17 @@ def test_a_dollar_rate_gives_way_to_a_learned_price_in_the_accounts_unit(tmp_pat
         unknown_unit = complete_prices(price_offline(plan), None, account=None)
     assert (on_credits.credits["nobg"], on_credits.usd) == (70, {})
     assert (unknown_unit.credits["nobg"], unknown_unit.usd["nobg"]) == (None, Decimal("0.1047"))
+
+
+def test_a_rate_in_the_other_unit_leaves_the_job_unknown(tmp_path: Path) -> None:
+    """On a credits account with nothing learned, remove-bg's USD 0.1047 says nothing of the
+    credits it will be charged: the job is unknown (``run --pilot`` learns it), never a dollar
+    estimate that a credits budget would not count."""
+    jobs = (_job("nobg", "remove-bg", quantity=1),)
+    plan = Plan("p", tmp_path / "r.yaml", "0", "0", tmp_path / "out", ("s",), jobs)
+    with PriceBook(tmp_path / "a.sqlite") as book:
+        on_credits = complete_prices(price_offline(plan), book, account="acct", unit="CREDITS")
+        on_dollars = complete_prices(price_offline(plan), book, account="acct", unit="DOLLARS")
+    assert (on_credits.credits["nobg"], on_credits.usd, on_credits.unknown_jobs) == (None, {}, 1)
+    assert "nobg" not in on_credits.labels
+    assert on_dollars.usd == {"nobg": Decimal("0.1047")}
