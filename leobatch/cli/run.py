@@ -19,6 +19,7 @@ from leobatch.cli._options import is_quiet, max_jobs_option
 from leobatch.cli._select import select_plan, selection_of, selection_options
 
 if TYPE_CHECKING:
+    from leobatch.plan.jobs import Plan
     from leobatch.plan.select import Selection
 
 #: The bearer key webhook callbacks must carry (``--webhook-listen``).
@@ -209,6 +210,7 @@ async def _main(args: _Args, signals: _Signals) -> int:
                     f"per price class first and learn their prices, or --allow-unknown-prices "
                     f"to run them anyway"
                 )
+            _check_bounded(shown.unknown_jobs, plan, dollars=account.dollars is not None)
             from leobatch.run.diff import diff_plan
 
             diff = diff_plan(selected.plan, plan)
@@ -425,3 +427,19 @@ def _error_event(raised: BaseException) -> None:
     if isinstance(error, RecipeError):
         data["problems"] = [str(p) for p in error.problems]
     write_line(sys.stdout, Event("error", data=data).to_json())
+
+
+def _check_bounded(unknown: int, plan: Plan, *, dollars: bool) -> None:
+    """Refuse, before anything is paid, unknown-price jobs that a budget cannot bound: with no
+    stated ceiling nothing limits what they may cost (the engine would stop at the first)."""
+    from leobatch.errors import PricingError
+
+    budget = plan.budget_usd if dollars else plan.budget_credits
+    ceiling = plan.unknown_job_ceiling_usd if dollars else plan.unknown_job_ceiling
+    if unknown and budget is not None and ceiling is None:
+        field = "unknown_job_ceiling_usd" if dollars else "unknown_job_ceiling"
+        raise PricingError(
+            f"{unknown} jobs have no known price, and the budget cannot hold with nothing to "
+            f"bound them: state budget.{field} (the most one such job may cost; each reserves "
+            "it while in flight), or drop the budget"
+        )

@@ -78,9 +78,10 @@ class Submitting(Tracking):
         Money is counted in the account's unit (``self.unit``). A job of unknown price in that
         unit reserves the highest charge seen for its price class, else the recipe's stated
         ceiling (``budget.unknown_job_ceiling`` / ``unknown_job_ceiling_usd``): then the budget
-        holds as long as no job costs more than the ceiling. With neither, it is a *probe*: one
-        probe's create is out at a time, so the budget is passed by at most the price of that
-        one job, and its charge sets the class's ceiling.
+        holds as long as no job costs more than the ceiling. With neither and a budget in this
+        unit, the job is not sent (the run stops and says which ceiling to state): nothing
+        bounds what it may cost, so it could pass the budget. With neither and no budget, it is
+        a *probe*: one probe's create is out at a time, and its charge sets the class's ceiling.
         """
         unit = self.unit
         estimate = self.priced.in_unit(job.key, unit)
@@ -89,6 +90,16 @@ class Submitting(Tracking):
             estimate = self.ceilings.get((unit, _unknown_class(job)))
             if estimate is None:
                 estimate = self.stated_ceiling.get(unit)
+                budget = self._budget_in(unit)
+                if estimate is None and budget is not None:
+                    field = "unknown_job_ceiling" + ("" if unit == CREDITS else "_usd")
+                    money = "credits" if unit == CREDITS else "dollars"
+                    self._stop(
+                        f"budget: a {job.stage} job has no known price in {money}, so nothing "
+                        f"bounds it against the budget of {_said(budget, unit, bare=True)}; "
+                        f"state budget.{field} (the most such a job may cost) to let it run"
+                    )
+                    return False
                 if estimate is None:
                     if self.probing is not None:
                         self.deferred.append(job)  # sent once the probe's charge is known
@@ -103,12 +114,6 @@ class Submitting(Tracking):
                 self._stop(
                     f"budget: {_said(already + committed, unit)} would pass the budget of "
                     f"{_said(budget, unit, bare=True)}"
-                )
-                return False
-            if probe and left == 0:
-                self._stop(
-                    f"budget: no {'credits' if unit == CREDITS else 'dollars'} left of "
-                    f"{_said(budget, unit, bare=True)} for a job of unknown price"
                 )
                 return False
         balance = self._balance_in(unit)

@@ -45,7 +45,7 @@ def test_a_dollar_run_totals_in_usd_and_keeps_to_max_usd(
     """Credit prices say nothing of dollars: the plan has 12 unknown jobs; --pilot learns the
     two classes in dollars, the rest is priced and run; manifest, summary and emulator agree."""
     emu = make_emulator(billing="dollars", usd=100)
-    recipe = _recipe(tmp_path, "budget: {max_usd: 5}")
+    recipe = _recipe(tmp_path, "budget: {max_usd: 5, unknown_job_ceiling_usd: 0.5}")
     plan = json.loads(on_emulator(emu, "plan", str(recipe), "--json").stdout)
     assert plan["cost"]["unknown_jobs"] == 12 and Decimal(plan["balance_usd"]) == 100
     ran = on_emulator(emu, "run", str(recipe), "--yes", "--pilot")
@@ -72,7 +72,7 @@ def test_max_usd_stops_the_run_after_the_pilot(
 ) -> None:
     """A dollar budget below the learned total: the pilot's two jobs, then exit 1, in USD."""
     emu = make_emulator(billing="dollars", usd=100)
-    recipe = _recipe(tmp_path, "budget: {max_usd: 0.05}")
+    recipe = _recipe(tmp_path, "budget: {max_usd: 0.05, unknown_job_ceiling_usd: 0.025}")
     ran = on_emulator(emu, "run", str(recipe), "--yes", "--pilot")
     assert ran.returncode == 1, ran.stdout + ran.stderr
     assert "after the pilot, rendering the rest costs USD" in ran.stderr

@@ -95,7 +95,9 @@ def test_pilot_renders_one_job_per_unknown_class_before_the_others(
 ) -> None:
     """40 jobs over 4 unknown classes: exactly 4 creates before the rest; all 40 complete."""
     emu = make_emulator(slots=10)
-    recipe = _recipe(tmp_path, "pilot", 10, budget="budget: {max_credits: 30000}")
+    recipe = _recipe(
+        tmp_path, "pilot", 10, budget="budget: {max_credits: 30000, unknown_job_ceiling: 1000}"
+    )
     ran = on_emulator(emu, "run", str(recipe), "--yes", "--pilot", "--json")
     assert ran.returncode == 0, ran.stderr
     events = _events(ran.stdout)
@@ -118,7 +120,9 @@ def test_pilot_stops_before_the_rest_when_the_learned_total_passes_the_budget(
     """Budget 10,000 for a plan that costs 24,000: the pilot (2,400) runs, then exit 1 with the
     learned numbers, and nothing else is sent."""
     emu = make_emulator(slots=10)
-    recipe = _recipe(tmp_path, "tight", 10, budget="budget: {max_credits: 10000}")
+    recipe = _recipe(
+        tmp_path, "tight", 10, budget="budget: {max_credits: 10000, unknown_job_ceiling: 1000}"
+    )
     ran = on_emulator(emu, "run", str(recipe), "--yes", "--pilot")
     assert ran.returncode == 1, ran.stdout + ran.stderr
     assert (
@@ -202,3 +206,41 @@ def test_v2_grid_learns_its_unknown_models_and_then_plans_to_the_credit(
     ran = on_emulator(emu, "run", str(second), "--yes")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert emu.stats()["credits_net"] - charged == again["credits"]["total"]
+
+
+def test_a_budget_with_nothing_to_bound_unknown_prices_is_refused_before_any_spend(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorHandle]
+) -> None:
+    """Unknown prices, a budget and no stated ceiling: nothing could keep the budget, so the
+    run (even a pilot) is refused up front and nothing is sent."""
+    emu = make_emulator(slots=10)
+    recipe = _recipe(tmp_path, "unbounded", 10, budget="budget: {max_credits: 30000}")
+    for flag in ("--pilot", "--allow-unknown-prices"):
+        ran = on_emulator(emu, "run", str(recipe), "--yes", flag)
+        assert ran.returncode == 1, ran.stdout + ran.stderr
+        assert "state budget.unknown_job_ceiling" in ran.stderr
+        assert "Traceback" not in ran.stderr
+    assert emu.stats()["creates"] == 0
+
+
+def test_a_price_in_the_other_unit_never_passes_a_credits_budget(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorHandle]
+) -> None:
+    """remove-bg is published in dollars; a fresh credits account is charged credits for it.
+    With a credits budget and no ceiling the run stops before the first cut-out: the budget of
+    100 holds (before, the cut-outs went out as probes and the run was charged 109)."""
+    emu = make_emulator(slots=10)
+    recipe = tmp_path / "cutouts.yaml"
+    recipe.write_text(
+        "version: 1\nname: cutouts\nbudget: {max_credits: 100}\nmatrix:\n  seed: [11, 42, 77]\n"
+        "stages:\n  shot:\n    kind: image\n    model: gpt-image-1.5\n"
+        "    prompt: a ceramic mug\n    width: 1024\n    height: 1024\n    num_images: 1\n"
+        '    seed: "{{ seed }}"\n    params: {quality: LOW}\n'
+        "  cutout:\n    kind: nobg\n    model: remove-bg\n    from: shot\n"
+    )
+    ran = on_emulator(emu, "run", str(recipe), "--yes")
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "state budget.unknown_job_ceiling" in ran.stdout + ran.stderr
+    stats = emu.stats()
+    assert stats["credits_net"] <= 100
+    assert stats["creates"] == 3  # the three shots (13 credits each); no cut-out
