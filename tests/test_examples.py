@@ -24,6 +24,10 @@ EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
     "text-to-video": {"teaser": (2, 2)},
     # 3 strengths x 2 images from one local sketch
     "image-to-image": {"render": (3, 6)},
+    # 5 models (Phoenix on v1, four on v2) x 2 subjects, one image each
+    "model-comparison": {"compare": (10, 10)},
+    # one Phoenix still -> Kling 2.6 and Veo 3.1 clips
+    "still-to-video": {"still": (1, 1), "clip": (2, 2)},
 }
 
 
