@@ -80,18 +80,41 @@ stages:
 """
 
 
+#: the same clips with a stated ceiling: what one of them may cost at most
+KLING_CEILING = KLING.replace(
+    "{max_credits: 1000}", "{max_credits: 1000, unknown_job_ceiling: 500}"
+)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 async def test_unknown_prices_never_pass_the_budget(
     tmp_path: Path, make_emulator: Callable[..., EmulatorHandle], seed: int
 ) -> None:
     """8 clips of unknown price (the emulator charges 400 each) on a budget of 1,000 at
-    concurrency 20: the first learns the price, two in all are sent, the run stops."""
+    concurrency 20 with a ceiling of 500: each reserves the ceiling, then the learned 400; two
+    are sent in all and the run stops before a third could pass the budget."""
     emu = make_emulator(slots=20, seed=seed)
-    result = await _run(tmp_path, emu, KLING)
+    result = await _run(tmp_path, emu, KLING_CEILING)
     stats = emu.stats()
     assert stats["credits_net"] == 800
     assert result.complete == 2
-    assert result.stop_reason == "budget: 1200 credits would pass the budget of 1000"
+    assert result.stop_reason is not None
+    assert result.stop_reason.startswith("budget: ")
+    assert "would pass the budget of 1000" in result.stop_reason
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_unknown_prices_with_nothing_to_bound_them_are_not_sent(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorHandle], seed: int
+) -> None:
+    """No ceiling: nothing bounds what a clip may cost, so none is sent under the budget (one
+    sent to learn its price could pass it by its own price)."""
+    emu = make_emulator(slots=20, seed=seed)
+    result = await _run(tmp_path, emu, KLING)
+    stats = emu.stats()
+    assert (stats["creates"], stats["credits_net"], result.complete) == (0, 0, 0)
+    assert result.stop_reason is not None
+    assert "state budget.unknown_job_ceiling" in result.stop_reason
 
 
 async def test_an_unknown_price_learned_in_an_earlier_run_is_reserved(
@@ -99,9 +122,9 @@ async def test_an_unknown_price_learned_in_an_earlier_run_is_reserved(
 ) -> None:
     """A resumed run reserves the charge the journal saw: it starts no job that could pass."""
     emu = make_emulator(slots=20)
-    first = await _run(tmp_path, emu, KLING)
+    first = await _run(tmp_path, emu, KLING_CEILING)
     assert first.complete == 2
-    second = await _run(tmp_path, emu, KLING)
+    second = await _run(tmp_path, emu, KLING_CEILING)
     assert second.complete == 2  # the budget was already spent: nothing more went out
     assert emu.stats()["credits_net"] == 800
     assert second.stop_reason == "budget: 1200 credits would pass the budget of 1000"
