@@ -8,7 +8,8 @@ emulator subprocess with the same slots and time scale:
 - sdk-semaphore: the official SDK's async API, a semaphore of `slots`, (scaled) 1 s polling.
 
 Then leobatch alone on a 3-stage pipeline (image -> nobg -> universal upscale): the time from the
-first upstream completion to the first final output on disk, in job durations.
+first upstream completion to the first final output on disk, in job durations; and leobatch on
+two equal accounts against one (one emulator subprocess per account): the makespan ratio.
 
 Printed for each: makespan / ideal makespan (the emulator's slot-busy seconds / slots), slot
 utilisation from first start to last completion (emulator), status requests per job, client CPU
@@ -29,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def emulator(slots: int, time_scale: float) -> Iterator[str]:
+def emulator(slots: int, time_scale: float, user_id: str | None = None) -> Iterator[str]:
     """A fresh emulator subprocess; yields its origin (http://127.0.0.1:PORT)."""
     port = _free_port()
+    user = ["--user-id", user_id] if user_id else []
     proc = subprocess.Popen(
         [sys.executable, "-m", "leobatch", "emulator", "--port", str(port), "--slots", str(slots),
-         "--time-scale", str(time_scale), "--credits", "100000000"],
+         "--time-scale", str(time_scale), "--credits", "100000000", *user],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -174,6 +176,60 @@ def leobatch_contestant(n: int, slots: int, time_scale: float) -> Figures:
         timing: dict[str, Any] = {}
         anyio.run(go)
         return Figures("leobatch", n, timing["wall"], timing["cpu"], stats(origin))
+
+
+def accounts_makespan(n: int, slots: int, time_scale: float, accounts: int) -> dict[str, Any]:
+    """``n`` single-image jobs on ``accounts`` equal accounts (an emulator subprocess each, of
+    ``slots`` slots): the makespan (run_plan's wall time), peaks and jobs per account."""
+    import uuid
+
+    from leobatch.api.client import LeonardoClient
+    from leobatch.plan import expand_plan
+    from leobatch.pricing.calculator import price_online
+    from leobatch.recipe import load_recipe
+    from leobatch.run.engine import RunOptions, run_plan
+    from leobatch.run.journal import Journal
+
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        users = [str(uuid.uuid4()) for _ in range(accounts)]
+        origins = [stack.enter_context(emulator(slots, time_scale, u)) for u in users]
+        recipe = Path(tmp) / "bench.yaml"
+        recipe.write_text(
+            "version: 1\nname: bench\n"
+            f"matrix:\n  seed: {json.dumps(list(range(n)))}\n"
+            "stages:\n  mug:\n    kind: image\n    model: lightning-xl\n"
+            "    prompt: 'a ceramic mug, benchmark {{ seed }}'\n"
+            "    params: {width: 512, height: 512, num_images: 1, alchemy: false,"
+            " seed: '{{ seed }}'}\n"
+        )
+        plan = expand_plan(load_recipe(recipe))
+        timing: dict[str, float] = {}
+
+        async def go() -> None:
+            clients = [LeonardoClient(API_KEY, f"{o}/api/rest/v1") for o in origins]
+            try:
+                priced = await price_online(plan, clients[0], cache=None)
+                with Journal.open(plan.output_dir) as journal:
+                    wall0 = time.perf_counter()
+                    target = clients if accounts > 1 else clients[0]
+                    options = RunOptions(time_scale=time_scale)
+                    await run_plan(priced, target, journal, options=options)
+                    timing["wall"] = time.perf_counter() - wall0
+            finally:
+                for client in clients:
+                    await client.aclose()
+
+        anyio.run(go)
+        per = [stats(o) for o in origins]
+    return {
+        "accounts": accounts,
+        "jobs": n,
+        "makespan_s": round(timing["wall"], 3),
+        "jobs_per_account": [s["creates"] for s in per],
+        "peak_running": [s["peak_running"] for s in per],
+        "utilisation": [round(s["utilisation"], 3) for s in per],
+        "duplicates": sum(s["duplicate_creates"] for s in per),
+    }
 
 
 def pipeline_first_output(n: int, slots: int, time_scale: float) -> dict[str, Any]:
@@ -324,6 +380,13 @@ def _calibrate_ms() -> float:
     return 1000 * (time.process_time() - start)
 
 
+def two_accounts(n: int, slots: int, time_scale: float) -> dict[str, Any]:
+    """One account, then two equal ones, on the same jobs: the makespan ratio."""
+    one = accounts_makespan(n, slots, time_scale, 1)
+    two = accounts_makespan(n, slots, time_scale, 2)
+    return {"one": one, "two": two, "ratio": round(two["makespan_s"] / one["makespan_s"], 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=240)
@@ -340,7 +403,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs per contestant; the table shows each one's median run "
                         "by CPU per job (shared machines are noisy)")  # fmt: skip
+    parser.add_argument("--accounts-only", action="store_true",
+                        help="only the makespan on two accounts against one")  # fmt: skip
     args = parser.parse_args()
+    if args.accounts_only:
+        print("makespan on two equal accounts against one (target: <= 0.55):")
+        print(json.dumps(two_accounts(args.jobs, args.slots, args.time_scale)))
+        return
     contestants: list[tuple[Callable[[int, int, float], Figures], int]] = [
         (leobatch_contestant, args.jobs),
         (sdk_semaphore, args.jobs),
@@ -360,6 +429,9 @@ def main() -> None:
     print()
     print("time to the first final output of a 3-stage pipeline (target: within 2 job durations):")
     print(json.dumps(pipeline_first_output(args.pipeline_roots, args.slots, args.time_scale)))
+    print()
+    print("makespan on two equal accounts against one (target: <= 0.55):")
+    print(json.dumps(two_accounts(args.jobs, args.slots, args.time_scale)))
     print()
     print(f"machine speed afterwards: {_calibrate_ms():.0f} ms for the same loop")
     print(f"slots={args.slots} time_scale={args.time_scale} repeat={args.repeat} (median runs)")

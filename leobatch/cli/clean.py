@@ -157,7 +157,7 @@ def _clean_one(
         from leobatch.run.clean import plan_clean
 
         clean = plan_clean(plan, journal, keys=keys, remote=remote, local=local, force=force,
-                           other_uploads=others[0])  # fmt: skip
+                           other_uploads=others[0], account=others[1])  # fmt: skip
         todo = clean.having("delete", "with")
         if not as_json and not is_quiet():
             for line in _listing(clean):

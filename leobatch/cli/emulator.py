@@ -68,6 +68,13 @@ def _fraction(flag: str, help_text: str) -> Callable[[F], F]:
     help="Accept only this key (default: any UUID).",
 )
 @click.option(
+    "--user-id",
+    default=None,
+    callback=lambda _c, _p, v: _uuid(v),
+    help="The emulated account's user id (a UUID): emulators with different ids are "
+    "different accounts (for runs over several keys).",
+)
+@click.option(
     "--billing",
     type=click.Choice(["credits", "dollars"]),
     default="credits",
@@ -123,6 +130,8 @@ def command(**options: object) -> None:
     except OSError as e:
         raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror}") from e
     origin = f"http://{host}:{sock.getsockname()[1]}"
+    if options.get("user_id") is None:
+        options.pop("user_id")
     config = EmulatorConfig(retry_after=retry_after, public_url=origin, **options)  # type: ignore[arg-type]
     click.echo(f"Leonardo API emulator: {origin}/api/rest/v1", err=False)
     click.echo(f"  export LEONARDO_API_BASE_URL={origin}/api/rest/v1", err=False)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import click
 
-from leobatch.cli._emulated import api_endpoint, emulator_option, has_key, open_client
+from leobatch.cli._accounts import keys_option
+from leobatch.cli._emulated import emulator_option, has_key
 from leobatch.cli._errors import EXIT_OK, EXIT_USAGE
 from leobatch.cli._options import is_quiet, max_jobs_option
 from leobatch.cli._select import by_axes, select_plan, selection_of, selection_options
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from leobatch.plan.jobs import Plan
     from leobatch.plan.summary import PlanSummary, Row
     from leobatch.pricing.priced import PricedPlan
+    from leobatch.run.multi import RunAccount
 
 __all__ = ["EXIT_TO_RENDER", "Priced", "command", "price", "render_summary"]
 
@@ -38,13 +40,21 @@ class Priced:
     balance: int | None
     note: str | None  # why the prices are estimates, when they are
     balance_usd: Decimal | None = None  # a PAYG account's balance (then ``balance`` is moot)
+    accounts: tuple[RunAccount, ...] = ()  # with several keys: each account (else empty)
 
 
 #: Why ``plan`` without a key prices from the rate card, and how to get a calculator's prices.
 NO_KEY_NOTE = "no LEONARDO_API_KEY set; add --emulator to price on the offline emulator"
 
 
-def price(plan: Plan, *, offline: bool, refresh: bool = False, emulator: bool = False) -> Priced:
+def price(
+    plan: Plan,
+    *,
+    offline: bool,
+    refresh: bool = False,
+    emulator: bool = False,
+    keys_file: Path | None = None,
+) -> Priced:
     """Price every job: through the account's (or the embedded emulator's) pricing calculator,
     or the built-in rate card.
 
@@ -54,22 +64,37 @@ def price(plan: Plan, *, offline: bool, refresh: bool = False, emulator: bool = 
 
     if offline:
         return Priced(_published_only(price_offline(plan)), None, "--offline")
-    if not emulator and not has_key():
+    from leobatch.run.accounts import keys_from
+
+    several = bool(keys_from(keys_file))
+    if not emulator and not has_key() and not several:
         return Priced(_published_only(price_offline(plan)), None, NO_KEY_NOTE)
-    return anyio.run(_price_online, plan, refresh, emulator)
+    return anyio.run(_price_online, plan, refresh, emulator, keys_file)
 
 
-async def _price_online(plan: Plan, refresh: bool, emulator: bool) -> Priced:
+async def _price_online(
+    plan: Plan, refresh: bool, emulator: bool, keys_file: Path | None
+) -> Priced:
+    from leobatch.cli._accounts import api_endpoints, combined_account, open_clients
     from leobatch.pricing.calculator import PriceCache, price_online
+    from leobatch.run.multi import open_accounts
 
-    with api_endpoint(emulator) as endpoint:
-        async with open_client(endpoint) as client:
+    accounts: tuple[RunAccount, ...] = ()
+    with api_endpoints(emulator, keys_file) as endpoints:
+        async with open_clients(endpoints) as clients:
+            client = clients[0]
             account = await client.me()
             cache = None if emulator else PriceCache.default()
             priced = await price_online(plan, client, cache=cache, refresh=refresh)
             priced = learned_for(priced, client.base_url, account)
+            if len(clients) > 1:
+                accounts = tuple(await open_accounts(clients))
+                for other in accounts[1:]:
+                    priced = learned_for(priced, other.client.base_url, other.me)
+                account = combined_account([a.me for a in accounts])
     balance = None if account.dollars is not None else account.credits
-    return Priced(priced, balance, "--emulator" if emulator else None, account.dollars)
+    note = "--emulator" if emulator else None
+    return Priced(priced, balance, note, account.dollars, accounts)
 
 
 def _published_only(priced: PricedPlan) -> PricedPlan:
@@ -132,6 +157,7 @@ def learned_for(priced: PricedPlan, base_url: str, account: Account) -> PricedPl
     "1 still means an error or a plan over budget.",
 )
 @emulator_option
+@keys_option
 @max_jobs_option
 @selection_options
 def command(
@@ -143,6 +169,7 @@ def command(
     show_diff: bool,
     exit_code: bool,
     emulator: bool,
+    keys_file: Path | None,
     max_jobs: int,
     **select: Any,
 ) -> int:
@@ -155,6 +182,9 @@ def command(
 
     --by AXIS,... breaks credits down by any matrix axes (and `stage`): one row per
     combination of their values. With --sample K the same axes are also the cells sampled.
+
+    With several keys (LEONARDO_API_KEYS or --keys) it shows each account: slots, balance and
+    the jobs it would render; each account's share is checked against its own balance.
     """
     from leobatch.plan.expand import plan_recipe
     from leobatch.plan.select import SelectionError
@@ -172,7 +202,11 @@ def command(
     plan = selected.plan
     if offline and emulator:
         raise click.UsageError("--offline and --emulator contradict each other: give one")
-    result = price(full, offline=offline, refresh=refresh_prices, emulator=emulator)
+    if offline and keys_file is not None:
+        raise click.UsageError("--offline and --keys contradict each other: give one")
+    result = price(
+        full, offline=offline, refresh=refresh_prices, emulator=emulator, keys_file=keys_file
+    )
     priced = selected.priced(result.priced)
     changes = diff_plan(plan, full)
     diff = Diff(
@@ -188,8 +222,15 @@ def command(
     except SelectionError as e:
         raise click.UsageError(str(e)) from None
     to_render = changes.credits_to_render(priced.credits)
+    rows = None
+    if result.accounts:
+        from leobatch.cli._accounts import account_lines, account_rows
+
+        rows = account_rows(priced, changes, result.accounts, full)
     if as_json:
         data = summary.to_json()
+        if rows is not None:
+            data["accounts"] = [row.to_json() for row in rows]
         if show_diff:
             from leobatch.cli._review import diff_json
 
@@ -204,6 +245,8 @@ def command(
         click.echo(json.dumps(data))
     elif not is_quiet():
         render_summary(summary, note=result.note, to_render=to_render)
+        if rows is not None:
+            click.echo("\n".join(account_lines(rows)))
         if (line := selected.describe()) is not None:
             click.echo(line)
         if show_diff:
@@ -244,6 +287,10 @@ def command(
             f"rendering what is new needs {to_render:,} credits, above the account's balance "
             f"of {result.balance:,}"
         )
+    if rows is not None:
+        from leobatch.cli._accounts import check_accounts
+
+        check_accounts(rows)
     return EXIT_TO_RENDER if exit_code and changes.new else EXIT_OK
 
 

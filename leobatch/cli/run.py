@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -13,7 +14,17 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 import click
 
-from leobatch.cli._emulated import api_endpoint, emulator_option, open_client
+from leobatch.cli._accounts import (
+    AccountRow,
+    account_lines,
+    account_rows,
+    api_endpoints,
+    check_accounts,
+    combined_account,
+    keys_option,
+    open_clients,
+)
+from leobatch.cli._emulated import emulator_option
 from leobatch.cli._errors import EXIT_ERROR, EXIT_FAILED_JOBS, EXIT_INTERRUPTED, EXIT_OK
 from leobatch.cli._options import is_quiet, max_jobs_option
 from leobatch.cli._select import select_plan, selection_of, selection_options
@@ -40,6 +51,7 @@ class _Args:
     webhook_listen: tuple[str, int] | None
     selection: Selection
     pilot: bool = False
+    keys_file: Path | None = None
 
 
 def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -95,6 +107,7 @@ def _host_port(ctx: click.Context, param: click.Parameter, value: str | None) ->
     "API key set on your Leonardo API key (callbacks without it are refused). A callback only "
     "prompts a status check; polling still sweeps for callbacks that never came.",
 )
+@keys_option
 @selection_options
 def command(
     target: Path,
@@ -107,6 +120,7 @@ def command(
     pilot: bool,
     time_scale: float | None,
     webhook_listen: tuple[str, int] | None,
+    keys_file: Path | None,
     **select: Any,
 ) -> int:
     """Render TARGET, a recipe or a plan saved by `leobatch plan -o`.
@@ -116,7 +130,9 @@ def command(
     exits at once (the journal already holds every remote id).
 
     The key comes from LEONARDO_API_KEY and the API from LEONARDO_API_BASE_URL, unless
-    --emulator is given.
+    --emulator is given. With several keys (LEONARDO_API_KEYS or --keys) the jobs are spread
+    over their accounts, each with its own slots, rate limits and balance, whole pipelines at a
+    time; a job once sent stays on its account.
     """
     if not yes and not sys.stdin.isatty():
         raise click.UsageError("not on a terminal: add --yes to run without confirmation")
@@ -138,6 +154,7 @@ def command(
         webhook_listen,
         selection_of(**select),
         pilot=pilot,
+        keys_file=keys_file,
     )
     # SIGTERM is Ctrl-C from here on: until the run's own watcher takes over, it interrupts.
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -191,9 +208,22 @@ async def _main(args: _Args, signals: _Signals) -> int:
     holder = Journal.running(plan.output_dir)
     if holder is not None:  # say so now, before pricing and asking
         raise LockedError(f"another leobatch run ({holder.describe()}) holds {plan.output_dir}")
-    with api_endpoint(args.emulator) as endpoint:
-        async with open_client(endpoint) as client:
-            account = await client.me()
+    with api_endpoints(args.emulator, args.keys_file) as endpoints:
+        async with open_clients(endpoints) as clients:
+            client = clients[0]
+            endpoint = endpoints[0]
+            from leobatch.run.multi import open_accounts
+
+            accounts = await open_accounts(clients) if len(clients) > 1 else None
+
+            async def current() -> Any:
+                # The run's account, or the accounts' together (their balances summed: each
+                # account's own is checked with its share).
+                if accounts is None:
+                    return await client.me()
+                return combined_account([await c.me() for c in clients])
+
+            account = await current()
             if saved is not None:
                 priced = saved
             else:
@@ -202,7 +232,8 @@ async def _main(args: _Args, signals: _Signals) -> int:
             from leobatch.cli._pilot import check_money, learned_line, pilot_jobs
             from leobatch.cli.plan import learned_for
 
-            priced = learned_for(priced, client.base_url, account)
+            for c, me in ((a.client, a.me) for a in accounts) if accounts else ((client, account),):
+                priced = learned_for(priced, c.base_url, me)
             shown = selected.priced(priced)
             if shown.unknown_jobs and not (args.allow_unknown_prices or args.pilot):
                 raise PricingError(
@@ -216,10 +247,13 @@ async def _main(args: _Args, signals: _Signals) -> int:
             diff = diff_plan(selected.plan, plan)
             to_render = diff.credits_to_render(shown.credits)
             check_money(shown, diff, plan, account)
+            rows = account_rows(shown, diff, accounts, plan) if accounts else None
+            if rows is not None:
+                check_accounts(rows)
             # With --json, stdout holds JSON lines only: people read stderr (to confirm, say).
             people = args.json_lines
             if args.json_lines or not (args.quiet and args.yes):
-                _echo_plan(shown, diff, to_render, account, args.json_lines, args.yes)
+                _echo_plan(shown, diff, to_render, account, args.json_lines, args.yes, rows)
             if (line := selected.describe()) is not None and not args.quiet:
                 from leobatch.cli._progress import write_line
 
@@ -253,7 +287,12 @@ async def _main(args: _Args, signals: _Signals) -> int:
                     with reporter, anyio.CancelScope() as engine:
                         signals.engine = (stop, engine)
                         return await run_plan(
-                            priced, client, journal, options=options, on_event=reporter, stop=stop
+                            priced,
+                            clients if accounts else client,
+                            journal,
+                            options=options,
+                            on_event=reporter,
+                            stop=stop,
                         )
 
             piloted = None
@@ -270,7 +309,8 @@ async def _main(args: _Args, signals: _Signals) -> int:
                 if not (result.interrupted or result.stop_reason):
                     piloted = None  # the pilot went through: on to the rest
                     before = shown
-                    priced = learned_for(priced, client.base_url, await client.me())
+                    for c in clients:
+                        priced = learned_for(priced, c.base_url, await c.me())
                     shown = selected.priced(priced)
                     diff = diff_plan(selected.plan, plan)
                     if not args.quiet:
@@ -284,7 +324,9 @@ async def _main(args: _Args, signals: _Signals) -> int:
                             f"price (their pilot job failed?); add --allow-unknown-prices to "
                             f"run them anyway"
                         )
-                    check_money(shown, diff, plan, await client.me(), after="after the pilot, ")
+                    check_money(shown, diff, plan, await current(), after="after the pilot, ")
+                    if accounts:
+                        check_accounts(account_rows(shown, diff, accounts, plan))
             if piloted is None:  # (a pilot that stopped, on the budget say, ends the run)
                 result = await render(selected.keys, shown, diff)
             if signals.hard:
@@ -384,7 +426,13 @@ async def _watch_signals(
 
 
 def _echo_plan(
-    priced: Any, diff: Any, to_render: int, account: Any, json_lines: bool, yes: bool
+    priced: Any,
+    diff: Any,
+    to_render: int,
+    account: Any,
+    json_lines: bool,
+    yes: bool,
+    rows: Sequence[AccountRow] | None = None,
 ) -> None:
     """The plan about to run, as `leobatch plan` shows it; with --json, as the first JSON line
     (the ``plan --json`` object), and as tables on stderr when a person is asked to confirm."""
@@ -407,10 +455,15 @@ def _echo_plan(
         from leobatch.cli._progress import write_line
         from leobatch.run.events import Event
 
-        write_line(sys.stdout, Event("plan", data=summary.to_json()).to_json())
+        data = summary.to_json()
+        if rows is not None:
+            data["accounts"] = [row.to_json() for row in rows]
+        write_line(sys.stdout, Event("plan", data=data).to_json())
         if yes:
             return
     render_summary(summary, to_render=to_render, err=json_lines)
+    if rows is not None:
+        click.echo("\n".join(account_lines(rows)), err=json_lines)
 
 
 def _error_event(raised: BaseException) -> None:

@@ -51,6 +51,7 @@ class JournalBase:
     _usd_estimated = "usd_estimated_micros"
     _usd_charged = "usd_charged_micros"
     _grouping = False  # see Journal.grouped
+    _group_depth = 0
     _open = False  # a write transaction is open (grouped writes not yet committed)
 
     @contextmanager

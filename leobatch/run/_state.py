@@ -163,6 +163,12 @@ class EngineState:
         self.probing: str | None = None
         self.deferred: list[Job] = []
         self.charged_this_run = Decimal(0)
+        # Earlier runs' adopted jobs charged at start-up (their class's price, now known).
+        self.settled_before = Decimal(0)
+        # The engines of one run, one per account (this one alone on one account): they share
+        # the budget. ``account_label`` names this one in messages (never the key).
+        self.peers: list[EngineState] = [self]
+        self.account_label = ""
         self.estimated_charge: set[str] = set()  # adopted jobs charged at their estimate
         # Adopted jobs whose charge nobody could tell (a class with no price and no charge seen
         # yet), per (unit, price class), with the attempt adopted: settled at the class's first
@@ -365,6 +371,11 @@ class EngineState:
             return Created(remote_id, None, None, None)
         credits = Cost(amount, self.unit).whole_credits
         return Created(remote_id, credits, str(amount), self.unit)
+
+    def _committed(self) -> Decimal:
+        """What this engine's account was charged this run, plus what its jobs in flight
+        reserve."""
+        return self.charged_this_run + sum(self.reserved.values())
 
     def _budget_in(self, unit: Unit) -> Decimal | None:
         """The recipe's (or the options') budget in ``unit``, if it has one."""

@@ -105,21 +105,27 @@ class Submitting(Tracking):
                         self.deferred.append(job)  # sent once the probe's charge is known
                         return False
                     probe, estimate = True, Decimal(0)
-        committed = self.charged_this_run + sum(self.reserved.values()) + estimate
-        already = self.charged_before
+        # The budget is the run's, over every account it uses (``peers``: one engine each);
+        # the balance is this account's own.
+        committed = self._committed() + estimate
+        spent = committed + sum(p._committed() for p in self.peers if p is not self)
+        already = self.charged_before + sum(p.settled_before for p in self.peers)
         budget = self._budget_in(unit)
         if budget is not None:
-            left = budget - already - committed
+            left = budget - already - spent
             if left < 0:
-                self._stop(
-                    f"budget: {_said(already + committed, unit)} would pass the budget of "
+                reason = (
+                    f"budget: {_said(already + spent, unit)} would pass the budget of "
                     f"{_said(budget, unit, bare=True)}"
                 )
+                for engine in self.peers:  # the budget stops the whole run
+                    engine._stop(reason)
                 return False
         balance = self._balance_in(unit)
         if balance is not None and committed > balance:
+            where = f" of account {self.account_label}" if len(self.peers) > 1 else ""
             self._stop(
-                f"balance: {_said(committed, unit)} would pass the balance of "
+                f"balance: {_said(committed, unit)} would pass the balance{where} of "
                 f"{_said(balance, unit, bare=True)}"
             )
             return False
@@ -174,7 +180,7 @@ class Submitting(Tracking):
                 continue
             cost = Cost(ceiling, self.unit)
             self.journal.record_charge(job.key, cost.whole_credits, cost)
-            self.charged_before += ceiling
+            self.settled_before += ceiling
             self.emit(Event("charge-settled", job.key, job.stage,
                             {"cost": str(ceiling), "unit": self.unit}))  # fmt: skip
 
@@ -263,7 +269,7 @@ class Submitting(Tracking):
     ) -> Created | object | None:
         """One create: what it made (sent or adopted), None to try again, or _GIVEN_UP."""
         started_at = time.time()
-        self.journal.mark_submitting(job.key, body)
+        self.journal.mark_submitting(job.key, body, self.account)
         try:
             created = await self.client.create(job.endpoint, body)
             self.estimated_charge.discard(job.key)  # (an earlier attempt may have been adopted)

@@ -154,11 +154,14 @@ def plan_clean(
     local: bool,
     force: bool,
     other_uploads: Mapping[str, str] | None = None,
+    account: str | None = None,
 ) -> CleanPlan:
     """What cleaning the journaled jobs ``keys`` (``None``: every journaled job) would do.
 
     ``other_uploads``: init-image id -> the other recipe that still uses it (from the account's
-    registered journals). Nothing changes on the account, the disk or the journal.
+    registered journals). ``account``: the fingerprint of the account cleaned; a job the journal
+    says was sent on another (a run over several keys) is kept there, never "deleted" with a key
+    that cannot see it. Nothing changes on the account, the disk or the journal.
     """
     states = {s.key: s for s in journal.jobs()}
     jobs = {j.key: j for j in plan.jobs}
@@ -177,7 +180,19 @@ def plan_clean(
             key: tuple(a.remote_id for a in journal.attempts(key) if a.remote_id)
             for key in cleaning
         }
-        items += _remote_items(states, jobs, cleaning, kept_jobs, graph, done, force, attempt_ids)
+        elsewhere = {
+            k for k in cleaning if account is not None and states[k].account not in (None, account)
+        }
+        here = cleaning - elsewhere
+        items += _remote_items(states, jobs, here, kept_jobs, graph, done, force, attempt_ids)
+        for key in sorted(elsewhere, key=list(states).index):
+            state = states[key]
+            target = _target(state, jobs.get(key))
+            fingerprint = (state.account or "")[:8]
+            why = f"sent on another account ({fingerprint}); clean with that account's key"
+            for remote_id in dict.fromkeys(attempt_ids.get(key, ())):
+                if target is not None:
+                    items.append(CleanItem(target, remote_id, key, state.stage, "kept", why))
         items += _upload_items(journal, jobs, states, kept_jobs, done, force, other_uploads or {})
     claimed: frozenset[str] = frozenset()
     if local:

@@ -14,6 +14,7 @@ The parts live in layers: ``_state`` (bookkeeping), ``_fetch`` (downloads), ``_t
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,7 @@ import anyio
 import httpx
 
 from leobatch.account_store import account_fingerprint
+from leobatch.api._models import Account
 from leobatch.api.client import LeonardoClient
 from leobatch.plan.jobs import Job
 from leobatch.pricing.book import PriceBook
@@ -33,7 +35,7 @@ from leobatch.run.limits import RateLimiter, default_limits
 from leobatch.run.options import RunOptions, RunResult
 from leobatch.run.reconcile import Claimant
 
-__all__ = ["RunOptions", "RunResult", "run_plan"]
+__all__ = ["RunOptions", "RunResult", "result_data", "run_plan"]
 
 #: Grouped journal writes are committed at least this often (seconds of real time).
 _FLUSH_S = 0.2
@@ -41,28 +43,48 @@ _FLUSH_S = 0.2
 
 async def run_plan(
     priced: PricedPlan,
-    client: LeonardoClient,
+    client: LeonardoClient | Sequence[LeonardoClient],
     journal: Journal,
     *,
     options: RunOptions | None = None,
     on_event: EventSink = discard,
     stop: anyio.Event | None = None,
 ) -> RunResult:
-    """Run ``priced`` to completion (or until ``stop`` is set: then finish what is in flight)."""
-    engine = _Engine(priced, client, journal, options or RunOptions(), on_event)
+    """Run ``priced`` to completion (or until ``stop`` is set: then finish what is in flight).
+
+    With several clients (one per API key), the jobs are spread over their accounts: see
+    :mod:`leobatch.run.accounts` and :func:`leobatch.run.multi.run_accounts`.
+    """
+    if not isinstance(client, LeonardoClient):
+        from leobatch.run.multi import run_accounts
+
+        return await run_accounts(
+            priced, list(client), journal, options or RunOptions(), on_event, stop or anyio.Event()
+        )
+    from leobatch.run.multi import check_one_account
+
+    options = options or RunOptions()
+    me = await client.me()
+    check_one_account(priced, client, me, journal, options.select)
+    engine = _Engine(priced, client, journal, options, on_event)
+    await engine.prepare(me)
     return await engine.execute(stop or anyio.Event())
 
 
 class _Engine(Submitting):
-    """One run. Private: the public surface is ``run_plan``."""
+    """One run on one account. Private: the public surface is ``run_plan``."""
 
-    async def execute(self, stop: anyio.Event) -> RunResult:
-        account = await self.client.me()
+    async def prepare(self, account: Account, *, sweep: bool = True, label: str = "") -> None:
+        """Set the run up on ``account`` (its ``/me``): limits, journal, manifest, price book.
+
+        ``sweep`` removes the temp files a killed run left (once per output directory: the
+        engines of a run over several accounts share it)."""
         self.user_id = account.user_id
         self.balance = account.credits
         self.balance_usd = account.dollars
         self.unit = DOLLARS if account.dollars is not None else CREDITS
         self.account = account_fingerprint(self.client.base_url, self.user_id)
+        self.account_label = label
         stated = self.options.slots or self.plan.concurrency
         slots = stated or account.slots or 10
         headroom = self.options.headroom
@@ -84,40 +106,33 @@ class _Engine(Submitting):
         self.create_limits = defaultdict(lambda: RateLimiter(create_rate, time_scale=scale))
         self.global_limit = RateLimiter(global_rate, time_scale=scale)
         self.downloads = anyio.CapacityLimiter(self.options.download_concurrency)
-        conns = self.options.download_concurrency
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(60.0),
-            limits=httpx.Limits(max_connections=conns),
-            follow_redirects=True,
-        )
-        self.emit(
-            Event(
-                "start",
-                data={
-                    "jobs": len(self.jobs),
-                    "slots": slots,
-                    "in_flight_cap": slots + headroom,
-                    "balance": self.balance if self.balance_usd is None else str(self.balance_usd),
-                    "unit": self.unit,
-                    "budget": self.budget,
-                    "budget_usd": None if self.budget_usd is None else str(self.budget_usd),
-                    "credits_planned": sum(self.priced.credits.get(k) or 0 for k in self.jobs),
-                },
-            )
-        )
-        self._sweep_temp_files()
+        start: dict[str, Any] = {
+            "jobs": len(self.jobs),
+            "slots": slots,
+            "in_flight_cap": slots + headroom,
+            "balance": self.balance if self.balance_usd is None else str(self.balance_usd),
+            "unit": self.unit,
+            "budget": self.budget,
+            "budget_usd": None if self.budget_usd is None else str(self.budget_usd),
+            "credits_planned": sum(self.priced.credits.get(k) or 0 for k in self.jobs),
+        }
+        if label:
+            start["account"] = label
+        self.emit(Event("start", data=start))
+        if sweep:
+            self._sweep_temp_files()
         self.journal.ensure_jobs(self.plan.jobs, self.priced.credits, self.priced.usd)
         from leobatch.manifest import ManifestWriter
 
         self.manifest = ManifestWriter(self.plan, credits=self.priced.credits, usd=self.priced.usd)
-        self.journal.set_meta(
-            {
-                "recipe": self.plan.recipe_name,
-                "recipe_path": str(self.plan.recipe_path),
-                "recipe_sha256": self.plan.recipe_sha256,
-                "user_id": self.user_id,
-            }
-        )
+        meta = {
+            "recipe": self.plan.recipe_name,
+            "recipe_path": str(self.plan.recipe_path),
+            "recipe_sha256": self.plan.recipe_sha256,
+        }
+        if not label:  # the journal's one account (a run over several records each job's)
+            meta["user_id"] = self.user_id
+        self.journal.set_meta(meta)
         await anyio.to_thread.run_sync(self._register_journal)
         summary = self.journal.summary()
         self.charged_before = (
@@ -135,6 +150,15 @@ class _Engine(Submitting):
         # may take it again ("").
         self.claimed = dict.fromkeys(self.journal.remote_ids(), "")
         self.claimed.update({s.remote_id: s.key for s in self.journal.jobs() if s.remote_id})
+
+    async def execute(self, stop: anyio.Event, *, announce: bool = True) -> RunResult:
+        """Render this engine's jobs (after :meth:`prepare`); ``announce`` emits ``finish``."""
+        conns = self.options.download_concurrency
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(60.0),
+            limits=httpx.Limits(max_connections=conns),
+            follow_redirects=True,
+        )
         try:
             with self.journal.grouped():
                 await self._run_tasks(stop)
@@ -144,7 +168,8 @@ class _Engine(Submitting):
             if self.book is not None:
                 self.book.close()
         result = self._result()
-        self.emit(Event("finish", data=_result_data(result)))
+        if announce:
+            self.emit(Event("finish", data=result_data(result)))
         return result
 
     def _register_journal(self) -> None:
@@ -275,7 +300,7 @@ class _Engine(Submitting):
         )
 
 
-def _result_data(result: RunResult) -> dict[str, Any]:
+def result_data(result: RunResult) -> dict[str, Any]:
     return {
         "jobs": result.jobs,
         "complete": result.complete,

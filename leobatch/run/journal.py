@@ -59,6 +59,7 @@ from leobatch.run.journal_records import (
     _CHARGED,
     _CHARGED_USD,
     _JOB_COLUMNS_V2,
+    _JOB_COLUMNS_V3,
     _OUTPUT_COLUMNS_V1,
     DB_NAME,
     LOCK_NAME,
@@ -163,6 +164,8 @@ class Journal(JournalBase):
             version = check_journal(journal._conn, path)
             if version < 2:
                 journal._output_columns = _OUTPUT_COLUMNS_V1
+            if version < 4:
+                journal._job_columns = _JOB_COLUMNS_V3
             if version < 3:
                 journal._job_columns = _JOB_COLUMNS_V2
                 journal._attempt_columns = _ATTEMPT_COLUMNS_V2
@@ -191,13 +194,19 @@ class Journal(JournalBase):
         must be durable before its create is sent) commits every write before it, and the caller
         calls :meth:`flush` now and then. A crash loses at most the writes since the last commit:
         a suffix, never a gap, and nothing that cannot be learnt again (a lost *submitted* is
-        reconciled, a lost completion polled again, a lost download fetched again)."""
+        reconciled, a lost completion polled again, a lost download fetched again).
+
+        Blocks may nest (one engine per account shares the journal): writes stay grouped until
+        the outermost one ends."""
+        self._group_depth += 1
         self._grouping = True
         try:
             yield
         finally:
-            self._grouping = False
-            self.flush()
+            self._group_depth -= 1
+            if not self._group_depth:
+                self._grouping = False
+                self.flush()
 
     def close(self) -> None:
         """Close the connection and release the lock (idempotent); commits grouped writes."""
@@ -254,11 +263,14 @@ class Journal(JournalBase):
             after = self._scalar("SELECT count(*) FROM jobs")
         return int(after) - int(before)
 
-    def mark_submitting(self, key: str, request: Mapping[str, Any]) -> int:
+    def mark_submitting(
+        self, key: str, request: Mapping[str, Any], account: str | None = None
+    ) -> int:
         """Journal a new attempt *before* its create POST; returns the attempt number (1, 2, ...).
 
-        ``request`` is the wire body about to be sent (never headers, never the key). Only a
-        *planned* job may start an attempt: this is what makes a double submission impossible.
+        ``request`` is the wire body about to be sent (never headers, never the key); ``account``
+        the fingerprint of the account it goes to (kept when ``None``). Only a *planned* job may
+        start an attempt: this is what makes a double submission impossible.
         """
         now = self._clock()
         body = self._clean(json.dumps(request, sort_keys=True, separators=(",", ":")))
@@ -273,8 +285,9 @@ class Journal(JournalBase):
             conn.execute(
                 "UPDATE jobs SET status = 'submitting', attempt = ?, request_json = ?, "
                 "remote_id = NULL, error = NULL, started_at = ?, submitted_at = NULL, "
-                "completed_at = NULL, updated_at = ? WHERE key = ?",
-                (attempt, body, now, now, key),
+                "completed_at = NULL, updated_at = ?, account = coalesce(?, account) "
+                "WHERE key = ?",
+                (attempt, body, now, now, account, key),
             )
         return attempt
 

@@ -31,9 +31,10 @@ STATUSES: tuple[Status, ...] = ("planned", "submitting", "submitted", "complete"
 #: Version 2 added ``outputs.served_sha256`` (provenance inside the files: the file as written
 #: and as served differ); version 3 costs in their unit (``attempts.cost_amount``/``cost_unit``
 #: as the API reported them, dollars as whole micro-dollars in ``usd_micros`` and the jobs'
-#: ``usd_estimated_micros``/``usd_charged_micros``). An older journal is migrated when a run
-#: opens it (:data:`MIGRATIONS`).
-SCHEMA_VERSION = 3
+#: ``usd_estimated_micros``/``usd_charged_micros``); version 4 the account each job was sent on
+#: (``jobs.account``: its fingerprint, never the key; a run may use several accounts). An older
+#: journal is migrated when a run opens it (:data:`MIGRATIONS`).
+SCHEMA_VERSION = 4
 _BUMP = "UPDATE jobs SET seq = (SELECT coalesce(max(seq), 0) + 1 FROM jobs) WHERE key = {key}"
 SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -44,7 +45,7 @@ SCHEMA = (
         credits_estimated INTEGER, credits_charged INTEGER, error TEXT, request_json TEXT,
         started_at REAL, submitted_at REAL, completed_at REAL, updated_at REAL NOT NULL,
         seq INTEGER NOT NULL DEFAULT 0,
-        usd_estimated_micros INTEGER, usd_charged_micros INTEGER)""",
+        usd_estimated_micros INTEGER, usd_charged_micros INTEGER, account TEXT)""",
     "CREATE INDEX jobs_status ON jobs (status)",
     "CREATE INDEX jobs_seq ON jobs (seq)",
     "CREATE INDEX jobs_remote_id ON jobs (remote_id)",
@@ -76,10 +77,12 @@ SCHEMA = (
 _JOB_COLUMNS = (
     "key, stage, kind, model, status, remote_id, attempt, failures, credits_estimated, "
     "credits_charged, error, request_json, started_at, submitted_at, completed_at, updated_at, "
-    "usd_estimated_micros, usd_charged_micros"
+    "usd_estimated_micros, usd_charged_micros, account"
 )
-#: A version 2 journal read as it is (``open_readonly``): no dollar columns yet.
-_JOB_COLUMNS_V2 = _JOB_COLUMNS.replace("usd_estimated_micros, usd_charged_micros", "NULL, NULL")
+#: A version 3 journal read as it is (``open_readonly``): no account column yet.
+_JOB_COLUMNS_V3 = _JOB_COLUMNS.replace("account", "NULL")
+#: A version 2 journal read as it is: no dollar columns either.
+_JOB_COLUMNS_V2 = _JOB_COLUMNS_V3.replace("usd_estimated_micros, usd_charged_micros", "NULL, NULL")
 _OUTPUT_COLUMNS_V1 = (
     "job_key, idx, remote_id, url, path, sha256, bytes, media_type, nsfw, downloaded_at, sha256"
 )
@@ -98,6 +101,7 @@ MIGRATIONS: Mapping[int, tuple[str, ...]] = {
         "UPDATE attempts SET cost_amount = CAST(credits_charged AS TEXT), cost_unit = 'CREDITS' "
         "WHERE credits_charged IS NOT NULL",
     ),
+    3: ("ALTER TABLE jobs ADD COLUMN account TEXT",),
 }
 #: A job's charge: the sum over its attempts that were not refunded (NULL while none reported).
 _CHARGED = "(SELECT sum(credits_charged) FROM attempts WHERE job_key = ? AND NOT refunded)"
@@ -137,6 +141,7 @@ class JobState:
     updated_at: float
     usd_estimated: Decimal | None = None
     usd_charged: Decimal | None = None
+    account: str | None = None  # the fingerprint of the account it was last sent on
 
     @property
     def request(self) -> dict[str, Any] | None:
@@ -241,7 +246,7 @@ class Summary:
 
 
 def _job(row: tuple[Any, ...]) -> JobState:
-    return JobState(*(*row[:16], _usd(row[16]), _usd(row[17])))
+    return JobState(*(*row[:16], _usd(row[16]), _usd(row[17]), row[18]))
 
 
 def _usd(micros: int | None) -> Decimal | None:

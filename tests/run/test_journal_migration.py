@@ -1,5 +1,5 @@
-"""Journals of schema versions 1 (before served_sha256) and 2 (before costs in their unit) keep
-working: read as they are, upgraded by the next run."""
+"""Journals of schema versions 1 (before served_sha256), 2 (before costs in their unit) and 3
+(before each job's account) keep working: read as they are, upgraded by the next run."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from leobatch.run.journal import Journal
 from leobatch.run.journal_records import DB_NAME, SCHEMA, STATE_DIR
 
 KEY = "a" * 64
-#: What version 3 added to the schema (costs in their unit).
+#: What versions 3 (costs in their unit) and 4 (each job's account) added to the schema.
 _V3_COLUMNS = (
+    ", account TEXT",
     ",\n        usd_estimated_micros INTEGER, usd_charged_micros INTEGER",
     "\n        cost_amount TEXT, cost_unit TEXT, usd_micros INTEGER,",
 )
@@ -93,7 +94,7 @@ def test_a_run_upgrades_a_version_1_journal_and_keeps_its_outputs(tmp_path: Path
         journal.record_download(KEY, 0, sha256="2" * 64, size=12, served_sha256="3" * 64)
         (out,) = journal.outputs(KEY)
         assert (out.sha256, out.served_sha256, out.bytes) == ("2" * 64, "3" * 64, 12)
-    assert _version(path) == 3
+    assert _version(path) == 4
     with Journal.open_readonly(tmp_path) as journal:
         assert journal.outputs(KEY)[0].served_sha256 == "3" * 64
 
@@ -102,9 +103,9 @@ def test_a_newer_journal_is_still_refused(tmp_path: Path) -> None:
     """Only versions this leobatch knows how to upgrade are read."""
     path = _v1_journal(tmp_path)
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version=4")
+    conn.execute("PRAGMA user_version=5")
     conn.close()
-    with pytest.raises(JournalError, match="has schema version 4; this leobatch reads version 3"):
+    with pytest.raises(JournalError, match="has schema version 5; this leobatch reads version 4"):
         Journal.open(tmp_path)
 
 
@@ -136,10 +137,35 @@ def test_a_version_2_journal_is_read_as_it_is_and_upgraded_with_its_charges_in_c
         journal.mark_submitting(other.key, {"model": "remove-bg"})
         journal.mark_submitted(other.key, "gen-b", None, Cost.usd("0.1047"))
         summary = journal.summary()
-    assert _version(path) == 3
+    assert _version(path) == 4
     assert (summary.credits_charged, summary.usd_charged) == (24, Decimal("0.1047"))
     assert (summary.usd_estimated, summary.unknown_estimates) == (Decimal("0.1047"), 1)
     with Journal.open_readonly(tmp_path) as journal:
         state = journal.job("b" * 64)
         assert (state.credits_charged, state.usd_charged) == (None, Decimal("0.1047"))
         assert journal.attempts("b" * 64)[0].cost_amount == "0.1047"
+
+
+def test_a_version_3_journal_is_read_with_no_accounts_and_a_run_records_them(
+    tmp_path: Path,
+) -> None:
+    """A v3 journal (costs in their unit, no account column) reads with no job's account; a
+    run upgrades it to v4, keeps its charges, and records the account of every job it sends."""
+    path = _v1_journal(tmp_path, version=2)
+    with Journal.open(tmp_path):  # v2 -> current, then back to a v3 shape
+        pass
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE jobs DROP COLUMN account")
+    conn.execute("PRAGMA user_version=3")
+    conn.close()
+    with Journal.open_readonly(tmp_path) as journal:
+        assert (journal.job(KEY).account, journal.job(KEY).credits_charged) == (None, 24)
+    with Journal.open(tmp_path) as journal:
+        other = Job(key="c" * 64, stage="hero", kind="image", endpoint="/generations", body={})
+        journal.ensure_jobs([other], {other.key: 8}, {})
+        journal.mark_submitting(other.key, {"prompt": "x"}, "f" * 32)
+        journal.mark_absent(other.key)
+        journal.mark_submitting(other.key, {"prompt": "x"})  # an account kept when not given
+        assert journal.job(other.key).account == "f" * 32
+        assert journal.job(KEY).account is None
+    assert _version(path) == 4
