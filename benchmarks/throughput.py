@@ -210,11 +210,12 @@ def accounts_makespan(n: int, slots: int, time_scale: float, accounts: int) -> d
             try:
                 priced = await price_online(plan, clients[0], cache=None)
                 with Journal.open(plan.output_dir) as journal:
-                    wall0 = time.perf_counter()
+                    wall0, cpu0 = time.perf_counter(), _cpu()
                     target = clients if accounts > 1 else clients[0]
                     options = RunOptions(time_scale=time_scale)
                     await run_plan(priced, target, journal, options=options)
                     timing["wall"] = time.perf_counter() - wall0
+                    timing["cpu"] = sum(_since(cpu0))
             finally:
                 for client in clients:
                     await client.aclose()
@@ -225,6 +226,7 @@ def accounts_makespan(n: int, slots: int, time_scale: float, accounts: int) -> d
         "accounts": accounts,
         "jobs": n,
         "makespan_s": round(timing["wall"], 3),
+        "client_cpu_share": round(timing["cpu"] / timing["wall"], 2),
         "jobs_per_account": [s["creates"] for s in per],
         "peak_running": [s["peak_running"] for s in per],
         "utilisation": [round(s["utilisation"], 3) for s in per],

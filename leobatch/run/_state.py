@@ -169,6 +169,7 @@ class EngineState:
         # the budget. ``account_label`` names this one in messages (never the key).
         self.peers: list[EngineState] = [self]
         self.account_label = ""
+        self.done = False  # this engine's run is over (see the engine's ``_lead``)
         self.estimated_charge: set[str] = set()  # adopted jobs charged at their estimate
         # Adopted jobs whose charge nobody could tell (a class with no price and no charge seen
         # yet), per (unit, price class), with the attempt adopted: settled at the class's first

@@ -163,6 +163,7 @@ class _Engine(Submitting):
             with self.journal.grouped():
                 await self._run_tasks(stop)
         finally:
+            self.done = True
             await self.http.aclose()
             self._write_manifest()
             if self.book is not None:
@@ -266,18 +267,26 @@ class _Engine(Submitting):
 
     async def _flush_loop(self) -> None:
         # Grouped journal writes (all but "submitting") reach the disk within this interval.
+        # The engines of a run over several accounts share the journal: one of them flushes
+        # (the first one still running).
         while True:
             await anyio.sleep(_FLUSH_S)
-            self.journal.flush()
+            if self._lead():
+                self.journal.flush()
 
     async def _manifest_loop(self) -> None:
         while True:
             await anyio.sleep(self.options.manifest_interval_s)
-            if self.dirty:
+            if self._lead() and any(peer.dirty for peer in self.peers):
                 self._write_manifest()
 
+    def _lead(self) -> bool:
+        """Whether this engine does the run-wide chores (the first of its peers still going)."""
+        return next((p for p in self.peers if not p.done), self) is self
+
     def _write_manifest(self) -> None:
-        self.dirty = False
+        for peer in self.peers:
+            peer.dirty = False
         self.manifest.write(self.journal)
 
     def _result(self) -> RunResult:
