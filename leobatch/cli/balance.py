@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import anyio
 import click
 
 from leobatch.api.client import Account
-from leobatch.cli._emulated import api_endpoint, emulator_option, open_client
+from leobatch.cli._accounts import keys_option
+from leobatch.cli._emulated import emulator_option
 
 __all__ = ["account_json", "command", "format_account"]
 
@@ -51,23 +53,34 @@ def account_json(account: Account) -> dict[str, object]:
     }
 
 
-async def _fetch(emulator: bool) -> Account:
-    with api_endpoint(emulator) as endpoint:
-        async with open_client(endpoint) as client:
-            return await client.me()
+async def _fetch(emulator: bool, keys_file: Path | None) -> list[Account]:
+    from leobatch.cli._accounts import api_endpoints, open_clients
+
+    with api_endpoints(emulator, keys_file) as endpoints:
+        async with open_clients(endpoints) as clients:
+            return [await client.me() for client in clients]
 
 
 @click.command("balance")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @emulator_option
-def command(as_json: bool, emulator: bool) -> None:
+@keys_option
+def command(as_json: bool, emulator: bool, keys_file: Path | None) -> None:
     """Show the account's credits (paid + subscription), or its US dollars on a pay-as-you-go
     account, its slots and renewal date.
 
-    Reads LEONARDO_API_KEY and LEONARDO_API_BASE_URL, unless --emulator is given.
+    Reads LEONARDO_API_KEY and LEONARDO_API_BASE_URL, unless --emulator is given. With several
+    keys (LEONARDO_API_KEYS or --keys), each account in turn (--json: {"accounts": [...]}).
     """
-    account = anyio.run(_fetch, emulator)
+    accounts = anyio.run(_fetch, emulator, keys_file)
+    if len(accounts) == 1:
+        if as_json:
+            click.echo(json.dumps(account_json(accounts[0]), sort_keys=True))
+        else:
+            click.echo(format_account(accounts[0]))
+        return
     if as_json:
-        click.echo(json.dumps(account_json(account), sort_keys=True))
-    else:
-        click.echo(format_account(account))
+        click.echo(json.dumps({"accounts": [account_json(a) for a in accounts]}, sort_keys=True))
+        return
+    blocks = [f"key {n}\n{format_account(a)}" for n, a in enumerate(accounts, start=1)]
+    click.echo("\n\n".join(blocks))

@@ -329,3 +329,47 @@ def test_emulator_with_two_keys_renders_on_two_embedded_accounts(tmp_path: Path)
     assert (finish["complete"], finish["failed"]) == (8, 0)
     everything = done.stdout.decode() + done.stderr.decode()
     assert KEY_A not in everything and KEY_B not in everything
+
+
+def test_balance_with_a_keys_file_shows_each_account(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorHandle]
+) -> None:
+    """`balance --keys FILE --json`: every account's own balance and slots, no key."""
+    import json
+
+    a = make_emulator(slots=4, api_key=KEY_A, user_id=USER_A, credits=500)
+    b = make_emulator(slots=6, api_key=KEY_B, user_id=USER_B, credits=700)
+    keys = tmp_path / "keys"
+    keys.write_text(f"{KEY_A} {a.base_url}\n{KEY_B} {b.base_url}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEONARDO_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "leobatch", "balance", "--keys", str(keys), "--json"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    rows = json.loads(done.stdout)["accounts"]
+    assert [(r["user_id"], r["credits"], r["slots"]) for r in rows] == [
+        (USER_A, 500, 4),
+        (USER_B, 700, 6),
+    ]
+    assert KEY_A not in done.stdout.decode() and KEY_B not in done.stdout.decode()
+
+
+def test_the_budget_is_the_runs_over_both_accounts(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorHandle]
+) -> None:
+    """A budget of half the plan: both accounts together stop within it (each alone would
+    have had room for the whole of its half)."""
+    a, b = _two(make_emulator)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE)
+    priced = _priced(recipe, a)
+    budget = priced.total // 2
+    result = _run(priced, [a, b], budget_credits=budget)
+    charged = sum(e.stats()["credits_charged"] - e.stats()["credits_refunded"] for e in (a, b))
+    assert 0 < charged <= budget
+    assert charged == result.credits_charged  # type: ignore[attr-defined]
+    assert "budget" in (result.stop_reason or "")  # type: ignore[attr-defined]
+    assert a.stats()["creates"] > 0 and b.stats()["creates"] > 0
