@@ -141,6 +141,20 @@ def measure(name: str, n: int, origin: str, work: Callable[[], None]) -> Figures
 # ------------------------------------------------------------------------------ leobatch
 
 
+def _image_recipe(folder: Path, n: int) -> Path:
+    """A recipe of ``n`` single-image jobs (the jobs of every contestant), written in ``folder``."""
+    recipe = folder / "bench.yaml"
+    recipe.write_text(
+        "version: 1\nname: bench\n"
+        f"matrix:\n  seed: {json.dumps(list(range(n)))}\n"
+        "stages:\n  mug:\n    kind: image\n    model: lightning-xl\n"
+        "    prompt: 'a ceramic mug, benchmark {{ seed }}'\n"
+        "    params: {width: 512, height: 512, num_images: 1, alchemy: false,"
+        " seed: '{{ seed }}'}\n"
+    )
+    return recipe
+
+
 def leobatch_contestant(n: int, slots: int, time_scale: float) -> Figures:
     from leobatch.api.client import LeonardoClient
     from leobatch.plan import expand_plan
@@ -150,16 +164,7 @@ def leobatch_contestant(n: int, slots: int, time_scale: float) -> Figures:
     from leobatch.run.journal import Journal
 
     with tempfile.TemporaryDirectory() as tmp, emulator(slots, time_scale) as origin:
-        recipe = Path(tmp) / "bench.yaml"
-        recipe.write_text(
-            "version: 1\nname: bench\n"
-            f"matrix:\n  seed: {json.dumps(list(range(n)))}\n"
-            "stages:\n  mug:\n    kind: image\n    model: lightning-xl\n"
-            "    prompt: 'a ceramic mug, benchmark {{ seed }}'\n"
-            "    params: {width: 512, height: 512, num_images: 1, alchemy: false,"
-            " seed: '{{ seed }}'}\n"
-        )
-        plan = expand_plan(load_recipe(recipe))
+        plan = expand_plan(load_recipe(_image_recipe(Path(tmp), n)))
         base = f"{origin}/api/rest/v1"
 
         async def go() -> None:
@@ -193,16 +198,7 @@ def accounts_makespan(n: int, slots: int, time_scale: float, accounts: int) -> d
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         users = [str(uuid.uuid4()) for _ in range(accounts)]
         origins = [stack.enter_context(emulator(slots, time_scale, u)) for u in users]
-        recipe = Path(tmp) / "bench.yaml"
-        recipe.write_text(
-            "version: 1\nname: bench\n"
-            f"matrix:\n  seed: {json.dumps(list(range(n)))}\n"
-            "stages:\n  mug:\n    kind: image\n    model: lightning-xl\n"
-            "    prompt: 'a ceramic mug, benchmark {{ seed }}'\n"
-            "    params: {width: 512, height: 512, num_images: 1, alchemy: false,"
-            " seed: '{{ seed }}'}\n"
-        )
-        plan = expand_plan(load_recipe(recipe))
+        plan = expand_plan(load_recipe(_image_recipe(Path(tmp), n)))
         timing: dict[str, float] = {}
 
         async def go() -> None:
