@@ -170,7 +170,11 @@ def test_v2_faults_every_job_once(
     assert sum(job.endpoint == "/v2/generations" for job in priced.plan.jobs) == 12 + 12 + 1
     result = _run(priced, emu, 0.01)
     assert (result.complete, result.failed, result.missing_downloads) == (JOBS, 0, 0), result
-    assert_v2_promises(priced, emu)
+    # The clip (kling-2.6, no calculator price here) is its price class's only job: when its
+    # create is the ghost, it is adopted with no charge known, and nothing later tells (its
+    # charge stays unknown, never a guess; the check accounts for exactly that). Seen in 1 of
+    # about 20 full-suite runs, when timing made the clip's create the ghost.
+    assert_v2_promises(priced, emu, unknown_allowed=True)
     stats = emu.stats()
     assert stats["too_many_requests"] > 0 and stats["faults"]["storm"] > 0  # the storm hit
     assert stats["requests"].get("POST /v2/generations", 0) >= 25  # and it was on v2 too
