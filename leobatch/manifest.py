@@ -155,6 +155,8 @@ def _entry(
         "request": request if request is not None else dict(job.body),
         "status": state.status if state is not None else "planned",
         "remote_id": state.remote_id if state is not None else None,
+        # the fingerprint of the account holding remote_id (ids are per account), never a key
+        "account": state.account if state is not None else None,
         "credits_estimated": credits.get(job.key),
         "credits_charged": state.credits_charged if state is not None else None,
         "usd_estimated": None if usd_estimated is None else str(usd_estimated),

@@ -68,7 +68,9 @@ CREDITS: dict[str, int | None] = {HERO_A: 24, HERO_B: 12, CLEAN: None}
 
 def run_some(journal: Journal) -> None:
     """Hero A completes with both images downloaded; hero B fails for good; clean waits."""
-    journal.mark_submitting(HERO_A, {"prompt": "a mug", "num_images": 2, "modelId": "m-1"})
+    journal.mark_submitting(
+        HERO_A, {"prompt": "a mug", "num_images": 2, "modelId": "m-1"}, account="c" * 32
+    )
     journal.mark_submitted(HERO_A, "gen-a", 24)
     journal.mark_complete(HERO_A)
     for idx in (0, 1):
@@ -120,6 +122,7 @@ def test_manifest_has_the_designed_shape(tmp_path: Path, monkeypatch: pytest.Mon
         "request": {"prompt": "a mug", "num_images": 2, "modelId": "m-1"},
         "status": "complete",
         "remote_id": "gen-a",
+        "account": "c" * 32,
         "credits_estimated": 24,
         "credits_charged": 24,
         "usd_estimated": None,
