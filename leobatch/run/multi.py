@@ -145,7 +145,8 @@ async def run_accounts(
         if wanted is not None:
             keys = keys & wanted
         if keys:
-            options_here = replace(options, select=keys)
+            # One webhook listener serves every account's engine (below), not one each.
+            options_here = replace(options, select=keys, webhook_listen=None)
             engine = _Engine(priced, account.client, journal, options_here, quiet.sink)
             engines.append((engine, account))
     if not engines:  # nothing selected: one engine says so, as a run on one account does
@@ -164,8 +165,22 @@ async def run_accounts(
         results.append(await engine.execute(stop, announce=False))
 
     async with anyio.create_task_group() as tg:
-        for engine in peers:
-            tg.start_soon(one, engine)
+        if options.webhook_listen is not None:
+            from leobatch.run.webhook import Callback, serve_webhooks
+
+            async def dispatch(callback: Callback) -> None:
+                for engine in peers:  # the engine whose job it is takes it; others ignore it
+                    await engine._on_callback(callback)
+
+            host, port = options.webhook_listen
+            bound = await tg.start(serve_webhooks, host, port, options.webhook_key, dispatch)
+            for engine in peers:
+                engine.webhooks = True
+            on_event(Event("webhooks", data={"listen": f"{host}:{bound}"}))
+        async with anyio.create_task_group() as work:
+            for engine in peers:
+                work.start_soon(one, engine)
+        tg.cancel_scope.cancel()
     result = _combined(results)
     on_event(Event("finish", data=result_data(result)))
     return result

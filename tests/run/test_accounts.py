@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -27,6 +27,7 @@ from leobatch.pricing.priced import PricedPlan
 from leobatch.recipe import load_recipe
 from leobatch.run.accounts import AccountSlot, assign_jobs, keys_from
 from leobatch.run.engine import RunOptions, run_plan
+from leobatch.run.events import Event, discard
 from leobatch.run.journal import Journal
 from leobatch.run.multi import AccountsError
 from tests.conftest import EmulatorHandle
@@ -73,7 +74,12 @@ def _fingerprint(emu: EmulatorHandle, user: str) -> str:
     return account_fingerprint(emu.base_url, user)
 
 
-def _run(priced: PricedPlan, emus: list[EmulatorHandle], **options: object) -> object:
+def _run(
+    priced: PricedPlan,
+    emus: list[EmulatorHandle],
+    events: list[Event] | None = None,
+    **options: object,
+) -> object:
     async def go() -> object:
         clients = [LeonardoClient(e.api_key, e.base_url) for e in emus]
         try:
@@ -83,6 +89,7 @@ def _run(priced: PricedPlan, emus: list[EmulatorHandle], **options: object) -> o
                     clients,
                     journal,
                     options=RunOptions(time_scale=TIME_SCALE, **options),  # type: ignore[arg-type]
+                    on_event=discard if events is None else events.append,
                 )
         finally:
             for client in clients:
@@ -373,3 +380,29 @@ def test_the_budget_is_the_runs_over_both_accounts(
     assert charged == result.credits_charged  # type: ignore[attr-defined]
     assert "budget" in (result.stop_reason or "")  # type: ignore[attr-defined]
     assert a.stats()["creates"] > 0 and b.stats()["creates"] > 0
+
+
+def test_one_webhook_listener_serves_both_accounts(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorHandle]
+) -> None:
+    """--webhook-listen over two accounts: one listener (not one per engine, which could not
+    share the port), and callbacks from both accounts bring their jobs' checks forward."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    hook = {"webhook_url": f"http://127.0.0.1:{port}/hook", "webhook_key": "s3cret"}
+    a = make_emulator(time_scale=TIME_SCALE, slots=4, api_key=KEY_A, user_id=USER_A, **hook)
+    b = make_emulator(time_scale=TIME_SCALE, slots=4, api_key=KEY_B, user_id=USER_B, **hook)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE.split("  clean:")[0])
+    priced = _priced(recipe, a)
+    events: list[Event] = []
+    result = _run(priced, [a, b], events, webhook_listen=("127.0.0.1", port), webhook_key="s3cret")
+    assert (result.complete, result.failed) == (12, 0)  # type: ignore[attr-defined]
+    assert sum(e.type == "webhooks" for e in events) == 1
+    with Journal.open_readonly(priced.plan.output_dir) as journal:
+        account = {s.key: s.account for s in journal.jobs()}
+    called = {account[e.job] for e in events if e.type == "callback" and e.job}
+    assert called == {_fingerprint(a, USER_A), _fingerprint(b, USER_B)}
