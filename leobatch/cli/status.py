@@ -119,6 +119,23 @@ def _drift_lines(drift: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _accounts(states: list[JobState]) -> list[dict[str, Any]]:
+    """The jobs sent, per account they were sent on (a run over several keys), by fingerprint."""
+    rows: dict[str, dict[str, Any]] = {}
+    for state in states:
+        if state.account is None:
+            continue
+        row = rows.setdefault(
+            state.account,
+            {"account": state.account, "jobs": 0, "done": 0, "failed": 0, "credits_charged": 0},
+        )
+        row["jobs"] += 1
+        row["done"] += state.status == "complete"
+        row["failed"] += state.status == "failed"
+        row["credits_charged"] += state.credits_charged or 0
+    return list(rows.values())
+
+
 def _human(data: dict[str, Any]) -> str:
     name = data["recipe"] or "recipe"
     lines = [f"{name}: {data['output_dir']}"]
@@ -173,6 +190,13 @@ def _human(data: dict[str, Any]) -> str:
         lines.append(f"failed jobs{more}:")
         lines += [
             f"  {f['stage']} {f['key'][:12]}  {f['error'] or '(no error recorded)'}" for f in shown
+        ]
+    if len(data.get("accounts") or ()) > 1:
+        lines.append(f"accounts  {len(data['accounts'])} (the jobs sent, per account):")
+        lines += [
+            f"  {a['account'][:8]}  {a['jobs']:,} jobs, {a['done']:,} done, "
+            f"{a['failed']:,} failed, {a['credits_charged']:,} credits charged"
+            for a in data["accounts"]
         ]
     if data.get("drift"):
         lines += _drift_lines(data["drift"])
@@ -241,6 +265,7 @@ def command(recipe: Path | None, output_dir: Path | None, as_json: bool, **selec
 
         states = [s for s in journal.jobs() if keys is None or s.key in keys]
         data["drift"] = [row.to_json() for row in drift_rows(states)]
+        data["accounts"] = _accounts(states)
     if keys is not None:
         data["selection"] = {"options": selection.describe(), "jobs": len(keys)}
     holder = Journal.running(target)

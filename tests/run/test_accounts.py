@@ -185,6 +185,17 @@ def test_a_run_over_two_accounts_renders_each_job_once_within_each_accounts_slot
         state = states[job.key]
         if job.upstream is not None:
             assert state.account == states[job.upstream.key].account
+    shown = subprocess.run(
+        [sys.executable, "-m", "leobatch", "status", str(recipe), "--json"],
+        capture_output=True,
+        timeout=60,
+    )
+    import json
+
+    rows = json.loads(shown.stdout)["accounts"]
+    assert {r["account"] for r in rows} == set(fingerprints)
+    assert sum(r["jobs"] for r in rows) == sum(r["done"] for r in rows) == 24
+    assert sum(r["credits_charged"] for r in rows) == charged
 
 
 def test_a_pipeline_left_on_an_account_whose_key_is_missing_is_refused_then_resumed_there(
