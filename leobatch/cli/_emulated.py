@@ -60,6 +60,12 @@ def require_key() -> None:
     if not has_key():
         from leobatch.errors import AuthError
 
+        if os.environ.get("LEONARDO_API_KEYS", "").strip():
+            raise AuthError(
+                "LEONARDO_API_KEY is not set; this command works on one account at a time "
+                "(LEONARDO_API_KEYS is for run, plan and balance): set LEONARDO_API_KEY to "
+                "each account's key in turn"
+            )
         raise AuthError(MISSING_KEY)
 
 

@@ -417,3 +417,16 @@ def test_one_webhook_listener_serves_both_accounts(
         account = {s.key: s.account for s in journal.jobs()}
     called = {account[e.job] for e in events if e.type == "callback" and e.job}
     assert called == {_fingerprint(a, USER_A), _fingerprint(b, USER_B)}
+
+
+def test_one_account_commands_say_so_when_only_several_keys_are_set(tmp_path: Path) -> None:
+    """`history` with LEONARDO_API_KEYS and no LEONARDO_API_KEY: exit 1 and what to do."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEONARDO_")}
+    env["LEONARDO_API_KEYS"] = f"{KEY_A},{KEY_B}"
+    done = subprocess.run(
+        [sys.executable, "-m", "leobatch", "history"], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 1
+    err = done.stderr.decode()
+    assert "one account at a time" in err and "Traceback" not in err
+    assert KEY_A not in err
