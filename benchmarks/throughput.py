@@ -16,6 +16,7 @@ utilisation from first start to last completion (emulator), status requests per 
 ms per job (this process only: the emulator runs in its own process), duplicate creates.
 
     python benchmarks/throughput.py [--jobs 240] [--slots 10] [--time-scale 0.05] [--repeat 3]
+        [--pipeline-roots 60] [--pipeline-only]
 """
 
 from __future__ import annotations
@@ -403,7 +404,14 @@ def main() -> None:
                         "by CPU per job (shared machines are noisy)")  # fmt: skip
     parser.add_argument("--accounts-only", action="store_true",
                         help="only the makespan on two accounts against one")  # fmt: skip
+    parser.add_argument("--pipeline-only", action="store_true",
+                        help="only the pipeline time to the first final output")  # fmt: skip
     args = parser.parse_args()
+    if args.pipeline_only:
+        for _ in range(max(1, args.repeat)):
+            figure = pipeline_first_output(args.pipeline_roots, args.slots, args.time_scale)
+            print(json.dumps(figure), flush=True)
+        return
     if args.accounts_only:
         print("makespan on two equal accounts against one (target: <= 0.55):")
         print(json.dumps(two_accounts(args.jobs, args.slots, args.time_scale)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 from typing import Literal
 
+import anyio
+
 from leobatch.errors import (
     NotFoundError,
     TransientError,
@@ -30,6 +32,7 @@ class Downloading(EngineState):
         from leobatch.run.download import download
 
         try:
+            await self._children_sent(job)
             async with self.downloads:
                 # Journal first: the output's row (its path) is committed before the file can
                 # appear, so a file at a planned path is always one the journal knows it wrote.
@@ -70,6 +73,25 @@ class Downloading(EngineState):
         finally:
             self.downloads_pending -= 1
             self._poke()
+
+    async def _children_sent(self, job: Job) -> None:
+        """Wait, a quarter of ``job``'s expected duration at most, until the creates of the jobs
+        downstream of it are answered.
+
+        The next stage's create is on the way to the final output, the upstream's file is not:
+        sent together, the downloads (fetched, verified, labelled) slow those creates down, at
+        the client and at the server alike (measured on the emulator: a listing that saw eight
+        shots finish got its eight cutouts created within 50 ms with the downloads held back,
+        120-140 ms without).
+        """
+        children = self.downstream.get(job.key)
+        if not children:
+            return
+        with anyio.move_on_after(0.25 * self._expected_s(job.kind)):
+            while not self.stopping and any(
+                c.key not in self.tracked_keys and c.key not in self.terminal for c in children
+            ):
+                await self.changed.wait()  # (set by every create answered, among others)
 
     def _served_sha256(self, job: Job, idx: int, written: str | None) -> str | None:
         """The journaled sha256 of output ``idx`` as served, when it was downloaded before

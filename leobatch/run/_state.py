@@ -191,6 +191,7 @@ class EngineState:
         self.dirty = True
         self.webhooks = False
         self.hinted = anyio.Event()  # a webhook callback asked the tracker to look now
+        self.tracker_wake = anyio.Event()  # something new for the tracker's schedule
         # Ready jobs, deepest pipeline stage first (then in the order they became ready): a
         # finished upstream output goes straight on down its pipeline, so final assets stream
         # out early instead of waiting behind every root job.

@@ -65,12 +65,14 @@ class Submitting(Tracking):
         """Whether the most urgent ready job is a root job that must wait for a root's slot.
 
         In a pipeline, root jobs keep only a little of the headroom: the server runs its queue
-        first in, first out, so a downstream job sent behind a full queue of root jobs would
-        wait a whole job's length before it even starts. Finished assets stream out early.
+        first in, first out, so a downstream job sent behind a full queue would wait a whole
+        job's length before it even starts. A root job goes only while all the jobs in flight
+        (downstream ones too) stay within the cap: the server's queue stays short, and what is
+        in it is mostly downstream work. Finished assets stream out early.
         """
         if self.root_cap is None:
             return False
-        return not self.ready[0][0] and self.roots_holding >= self.root_cap
+        return not self.ready[0][0] and len(self.holding) >= self.root_cap
 
     def _reserve(self, job: Job) -> bool:
         """Reserve what ``job`` may cost, or say no (stopping the run when over the budget).

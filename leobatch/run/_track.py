@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import anyio
@@ -32,6 +33,7 @@ class Tracking(Downloading):
         self._claim(job, remote_id)  # a job never waits on a remote id another job tracks
         self.tracked[remote_id] = _Tracked(job, remote_id, anyio.current_time(), parent)
         self.tracked_keys.add(job.key)
+        self.tracker_wake.set()  # a new due time for the tracker's schedule
         self._poke()
 
     def _poll_interval(self) -> float:
@@ -52,21 +54,57 @@ class Tracking(Downloading):
         return min(self._expected_s(t.job.kind) for t in self.tracked.values())
 
     async def _tracker(self) -> None:
+        """Ask about the jobs in flight: a listing of generations every poll interval, and each
+        job polled by id (a variation, an upscale) when it is due, first.
+
+        The tracker sleeps until the earlier of the two, not the listing's rhythm alone: a
+        downstream job, whose output the next stage (or the user) waits for, is asked about at
+        its due time, not up to a listing interval (and a listing) later.
+        """
+        listing_at = 0.0  # when the next listing of generations is due (anyio clock)
         while True:
-            with anyio.move_on_after(self._poll_interval()):
-                await self.hinted.wait()
+            wake_at = min(listing_at, self._next_due())
+            with anyio.move_on_after(max(0.0, wake_at - anyio.current_time())):
+                await self.tracker_wake.wait()
+            self.tracker_wake = anyio.Event()
             if self.hinted.is_set():
                 # A callback came: look soon, after a moment that lets its neighbours arrive
                 # (a tenth of a job: about one listing per two or three callbacks).
                 await anyio.sleep(0.1 * self._shortest_expected_s())
                 self.hinted = anyio.Event()
-            if not self.tracked:
-                continue
-            try:
-                await self._poll_generations()
-                await self._poll_others()
-            except TransientError as e:
-                self.emit(Event("retry", data={"reason": f"status poll: {e}"}))
+                listing_at = 0.0
+            await self._status_request(self._poll_others)
+            if anyio.current_time() >= listing_at:
+                if self.tracked:
+                    await self._status_request(self._poll_generations)
+                listing_at = anyio.current_time() + self._poll_interval()
+
+    async def _status_request(self, request: Callable[[], Awaitable[None]]) -> None:
+        """Run status ``request``; a transient failure is reported and tried next time."""
+        try:
+            await request()
+        except TransientError as e:
+            self.emit(Event("retry", data={"reason": f"status poll: {e}"}))
+
+    def _due(self, tracked: _Tracked) -> float:
+        """When a job polled by id is next asked about (anyio clock).
+
+        At 0.9 of its kind's expected duration, then every 0.15 of it: about one poll per job
+        when the expectation holds, and a late job seen within a sixth of a job. A kind not yet
+        seen finishing this run has only a guess for its duration (the image's): its jobs are
+        first asked at half of the guess, so the first downstream output is not held up by a
+        guess that is too long.
+        """
+        kind = tracked.job.kind
+        first = 0.9 if self.durations.get(kind) else 0.5
+        return tracked.submitted_at + self._expected_s(kind) * (first + 0.15 * tracked.polls)
+
+    def _next_due(self) -> float:
+        """The earliest due time of the jobs polled by id (``inf`` when there are none)."""
+        return min(
+            (self._due(t) for t in self.tracked.values() if not is_generation(t.job)),
+            default=float("inf"),
+        )
 
     async def _poll_generations(self) -> None:
         pending = {rid: t for rid, t in self.tracked.items() if is_generation(t.job)}
@@ -102,11 +140,7 @@ class Tracking(Downloading):
     async def _poll_others(self) -> None:
         now = anyio.current_time()
         for rid, tracked in list(self.tracked.items()):
-            if is_generation(tracked.job):
-                continue
-            expected = self._expected_s(tracked.job.kind)
-            due = tracked.submitted_at + expected * (0.9 + 0.35 * tracked.polls)
-            if now < due:
+            if is_generation(tracked.job) or now < self._due(tracked):
                 continue
             tracked.polls += 1
             await self.global_limit.acquire()
@@ -114,6 +148,8 @@ class Tracking(Downloading):
                 var = await self.client.get_motion_variation(rid)
             else:
                 var = await self.client.get_variation(rid)
+            if self.tracked.get(rid) is not tracked:
+                continue  # settled meanwhile (lost, or failed by another path)
             if var is None:
                 self._missing(tracked)
                 continue
@@ -151,6 +187,7 @@ class Tracking(Downloading):
         tracked = self.tracked.get(callback.generation_id)
         if tracked is not None and is_generation(tracked.job):
             self.hinted.set()
+            self.tracker_wake.set()
 
     async def _observe_generation(self, tracked: _Tracked, gen: Generation) -> None:
         if gen.status == "PENDING" or self.tracked.get(tracked.remote_id) is not tracked:
@@ -189,9 +226,9 @@ class Tracking(Downloading):
         self.tracked_keys.discard(job.key)
         self._free_slot(job)
         self.emit(Event("complete", job.key, job.stage, {"outputs": len(outputs)}))
+        self._done(job)
         for idx, (_rid, url, _nsfw) in enumerate(outputs):
             self._start_download(job, idx, url, job.paths[idx], None)
-        self._done(job)
 
     async def _failed_remote(self, tracked: _Tracked, why: str = "the job ended FAILED") -> None:
         job = tracked.job
