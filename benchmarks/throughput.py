@@ -280,11 +280,19 @@ def pipeline_first_output(n: int, slots: int, time_scale: float) -> dict[str, An
     first_up = min(t for t, e in seen if e.type == "complete" and e.stage == "shot")
     first_final = min(t for t, e in seen if e.type == "downloaded" and e.stage == "large")
     duration = shots[len(shots) // 2]
+    # For reading the figure: the emulator's own mean image job (no queue, no polling), and
+    # what the two downstream jobs take on average in those units (+-30% each).
+    from leobatch.emulator.config import DURATIONS_S
+
+    server_image_s = DURATIONS_S["image"] * time_scale
+    downstream = DURATIONS_S["variation"] + DURATIONS_S["universal-upscale"]
     return {
         "pipeline_roots": n,
         "job_duration_s": round(duration, 3),
         "first_final_after_first_upstream_s": round(first_final - first_up, 3),
         "in_job_durations": round((first_final - first_up) / duration, 2),
+        "in_emulator_image_jobs": round((first_final - first_up) / server_image_s, 2),
+        "downstream_mean_in_emulator_image_jobs": round(downstream / DURATIONS_S["image"], 2),
     }
 
 

@@ -192,6 +192,8 @@ class EngineState:
         self.webhooks = False
         self.hinted = anyio.Event()  # a webhook callback asked the tracker to look now
         self.tracker_wake = anyio.Event()  # something new for the tracker's schedule
+        self.listing_at = 0.0  # when the next listing of generations is due (anyio clock)
+        self.listing = False  # a listing of generations is out (the tracker's task)
         # Ready jobs, deepest pipeline stage first (then in the order they became ready): a
         # finished upstream output goes straight on down its pipeline, so final assets stream
         # out early instead of waiting behind every root job.

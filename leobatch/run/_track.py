@@ -55,29 +55,39 @@ class Tracking(Downloading):
 
     async def _tracker(self) -> None:
         """Ask about the jobs in flight: a listing of generations every poll interval, and each
-        job polled by id (a variation, an upscale) when it is due, first.
+        job polled by id (a variation, an upscale) when it is due.
 
-        The tracker sleeps until the earlier of the two, not the listing's rhythm alone: a
-        downstream job, whose output the next stage (or the user) waits for, is asked about at
-        its due time, not up to a listing interval (and a listing) later.
+        The tracker sleeps until the earlier of the two, not the listing's rhythm alone, and the
+        listing is a task of its own (one at a time): a downstream job, whose output the next
+        stage (or the user) waits for, is asked about at its due time, never held up by a
+        listing interval or by a slow listing.
         """
-        listing_at = 0.0  # when the next listing of generations is due (anyio clock)
         while True:
-            wake_at = min(listing_at, self._next_due())
+            wake_at = min(self.listing_at, self._next_due())
             with anyio.move_on_after(max(0.0, wake_at - anyio.current_time())):
                 await self.tracker_wake.wait()
             self.tracker_wake = anyio.Event()
-            if self.hinted.is_set():
-                # A callback came: look soon, after a moment that lets its neighbours arrive
+            if self.hinted.is_set() and not self.listing:
+                # A callback came: list soon, after a moment that lets its neighbours arrive
                 # (a tenth of a job: about one listing per two or three callbacks).
-                await anyio.sleep(0.1 * self._shortest_expected_s())
-                self.hinted = anyio.Event()
-                listing_at = 0.0
+                soon = anyio.current_time() + 0.1 * self._shortest_expected_s()
+                self.listing_at = min(self.listing_at, soon)
             await self._status_request(self._poll_others)
-            if anyio.current_time() >= listing_at:
-                if self.tracked:
-                    await self._status_request(self._poll_generations)
-                listing_at = anyio.current_time() + self._poll_interval()
+            if not self.listing and anyio.current_time() >= self.listing_at:
+                self.hinted = anyio.Event()
+                self.listing = True
+                self.listing_at = float("inf")  # the next is due once this one is answered
+                self.tg.start_soon(self._listing)
+
+    async def _listing(self) -> None:
+        """One listing of the generations in flight; the next is due a poll interval later."""
+        try:
+            if self.tracked:
+                await self._status_request(self._poll_generations)
+        finally:
+            self.listing = False
+            self.listing_at = anyio.current_time() + self._poll_interval()
+            self.tracker_wake.set()
 
     async def _status_request(self, request: Callable[[], Awaitable[None]]) -> None:
         """Run status ``request``; a transient failure is reported and tried next time."""
@@ -142,6 +152,8 @@ class Tracking(Downloading):
         for rid, tracked in list(self.tracked.items()):
             if is_generation(tracked.job) or now < self._due(tracked):
                 continue
+            if self.tracked.get(rid) is not tracked:
+                continue  # settled while an earlier poll was out
             tracked.polls += 1
             await self.global_limit.acquire()
             if tracked.job.kind == "video-upscale":
