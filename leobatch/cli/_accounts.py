@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from leobatch.cli._emulated import EMBEDDED_TIME_SCALE, Endpoint, api_endpoint
+from leobatch.cli._emulated import EMBEDDED_TIME_SCALE, Endpoint, api_endpoint, embedded_config
 
 if TYPE_CHECKING:
     from leobatch.api._models import Account
@@ -66,14 +66,14 @@ def api_endpoints(emulator: bool, keys_file: Path | None) -> Iterator[list[Endpo
         base = check_base_url(os.environ.get(BASE_URL_VAR, "").strip() or DEFAULT_BASE_URL)
         yield [Endpoint(spec.base_url or base, spec.key, 1.0) for spec in specs]
         return
-    from leobatch.emulator import EmulatorConfig, serve_in_thread
+    from leobatch.emulator import serve_in_thread
 
     with ExitStack() as stack:
         endpoints = []
         for spec in specs:
             # The same key is the same emulated user from run to run (its fingerprint too).
             user = str(uuid.uuid5(uuid.NAMESPACE_URL, f"leobatch-emulator:{spec.key}"))
-            config = EmulatorConfig(time_scale=EMBEDDED_TIME_SCALE, credits=1_000_000, user_id=user)
+            config = embedded_config(user)
             base_url = stack.enter_context(serve_in_thread(config))
             endpoints.append(Endpoint(base_url, spec.key, EMBEDDED_TIME_SCALE))
         yield endpoints

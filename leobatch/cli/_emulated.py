@@ -7,19 +7,21 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
     from leobatch.api.client import LeonardoClient
+    from leobatch.emulator import EmulatorConfig
 
 __all__ = [
     "EMBEDDED_TIME_SCALE",
     "MISSING_KEY",
     "Endpoint",
     "api_endpoint",
+    "embedded_config",
     "emulator_option",
     "has_key",
     "open_client",
@@ -76,11 +78,19 @@ def api_endpoint(emulator: bool) -> Iterator[Endpoint]:
         require_key()
         yield Endpoint(None, None, 1.0)
         return
-    from leobatch.emulator import EmulatorConfig, serve_in_thread
+    from leobatch.emulator import serve_in_thread
 
-    config = EmulatorConfig(time_scale=EMBEDDED_TIME_SCALE, credits=1_000_000)
+    config = embedded_config()
     with serve_in_thread(config) as base_url:
         yield Endpoint(base_url, str(uuid.uuid4()), EMBEDDED_TIME_SCALE)
+
+
+def embedded_config(user_id: str | None = None) -> EmulatorConfig:
+    """The embedded emulator's account: fast clock, a million credits (``user_id``: its own)."""
+    from leobatch.emulator import EmulatorConfig
+
+    config = EmulatorConfig(time_scale=EMBEDDED_TIME_SCALE, credits=1_000_000)
+    return config if user_id is None else replace(config, user_id=user_id)
 
 
 @asynccontextmanager

@@ -9,7 +9,6 @@ from typing import Any
 
 import anyio
 
-from leobatch.account_store import account_fingerprint
 from leobatch.api.client import Created
 from leobatch.errors import (
     ApiValidationError,
@@ -411,7 +410,7 @@ class Submitting(Tracking):
         """The init-image id of a local file: this recipe's upload, else one any recipe of the
         account made (if the API still knows it), else a new upload, recorded in both."""
         async with self.upload_locks[sha256]:
-            account = account_fingerprint(self.client.base_url, self.user_id)
+            account = self.account
             known = self.journal.upload_for(sha256)
             shared = await anyio.to_thread.run_sync(shared_upload, account, sha256)
             if known is not None and shared == known:

@@ -176,12 +176,10 @@ class _Engine(Submitting):
     def _register_journal(self) -> None:
         """Tell the account database this output directory holds one of its journals (for
         ``history`` and ``clean``; issue #12)."""
-        from leobatch.account_store import account_fingerprint
         from leobatch.run.account_records import register_journal
 
-        account = account_fingerprint(self.client.base_url, self.user_id)
         register_journal(
-            account, self.plan.output_dir, self.plan.recipe_name, str(self.plan.recipe_path)
+            self.account, self.plan.output_dir, self.plan.recipe_name, str(self.plan.recipe_path)
         )
 
     async def _run_tasks(self, stop: anyio.Event) -> None:

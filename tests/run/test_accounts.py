@@ -7,10 +7,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from leobatch.run.events import Event, discard
 from leobatch.run.journal import Journal
 from leobatch.run.multi import AccountsError
 from tests.conftest import EmulatorHandle
+from tests.run.kills import kill_after_events
 
 TIME_SCALE = 0.05
 KEY_A = "11111111-1111-4111-8111-111111111111"
@@ -265,17 +264,7 @@ def test_sigkill_then_resume_over_two_accounts_sends_nothing_twice(
     run = ("run", "--yes", "--json", "--time-scale", str(TIME_SCALE))
     for _ in range(8):
         proc = _leobatch(recipe, keys, *run, stdout=subprocess.PIPE)
-        wanted = rng.randint(2, 14)
-        seen = 0
-        while seen < wanted and proc.stdout.readline():
-            seen += 1
-        time.sleep(rng.uniform(0.0, 0.05))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait(30)
-        proc.stdout.close()
-        proc.stderr.close()
+        kills += kill_after_events(proc, rng.randint(2, 14), rng)
     assert kills >= 6, f"only {kills} runs were still going when killed"
     final = _leobatch(recipe, keys, *run)
     _, err = final.communicate(timeout=120)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from leobatch.pricing.priced import PricedPlan
 from leobatch.recipe import load_recipe
 from leobatch.run.journal import Journal
 from tests.conftest import EmulatorHandle
+from tests.run.kills import kill_after_events
 
 TIME_SCALE = 0.05  # image jobs ~0.3 s, nobg ~0.2 s: kills land while jobs are in flight
 
@@ -86,17 +85,7 @@ def test_sigkill_at_random_moments_then_resume(
         # Kill at a random moment *of the work*: after a random number of progress events
         # (JSON lines) and a random few milliseconds more, so every kill lands mid-run.
         proc = _leobatch_run(recipe, emu, stdout=subprocess.PIPE)
-        assert proc.stdout is not None
-        wanted = rng.randint(1, 6)
-        seen = 0
-        while seen < wanted and proc.stdout.readline():
-            seen += 1
-        time.sleep(rng.uniform(0.0, 0.03))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait(30)
-        proc.stdout.close()
+        kills += kill_after_events(proc, rng.randint(1, 6), rng, pause_s=0.03)
     assert kills >= 10, f"only {kills} runs were still going when killed"
 
     final = _leobatch_run(recipe, emu, stderr=subprocess.PIPE)

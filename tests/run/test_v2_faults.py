@@ -11,10 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -31,6 +29,7 @@ from leobatch.run.engine import RunOptions, RunResult, run_plan
 from leobatch.run.events import Event, discard
 from leobatch.run.journal import Journal
 from tests.conftest import EmulatorHandle
+from tests.run.kills import kill_after_events
 
 RECIPE = """\
 version: 1
@@ -86,17 +85,7 @@ def _kill_at_random_moments(recipe: Path, emu: EmulatorHandle, runs: int, seed: 
     rng = random.Random(seed)
     kills = 0
     for _ in range(runs):
-        proc = _start_run(recipe, emu)
-        assert proc.stdout is not None
-        wanted, seen = rng.randint(2, 16), 0
-        while seen < wanted and proc.stdout.readline():
-            seen += 1
-        time.sleep(rng.uniform(0.0, 0.05))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait(30)
-        proc.stdout.close()
+        kills += kill_after_events(_start_run(recipe, emu), rng.randint(2, 16), rng)
     return kills
 
 
