@@ -13,6 +13,7 @@ The parts live in layers: ``_state`` (bookkeeping), ``_fetch`` (downloads), ``_t
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
@@ -23,6 +24,7 @@ import httpx
 
 from leobatch.account_store import account_fingerprint
 from leobatch.api._models import Account
+from leobatch.api._transport import tls_context
 from leobatch.api.client import LeonardoClient
 from leobatch.plan.jobs import Job
 from leobatch.pricing.book import PriceBook
@@ -158,6 +160,7 @@ class _Engine(Submitting):
             timeout=httpx.Timeout(60.0),
             limits=httpx.Limits(max_connections=conns),
             follow_redirects=True,
+            verify=tls_context(),
         )
         try:
             with self.journal.grouped():
@@ -166,8 +169,7 @@ class _Engine(Submitting):
             self.done = True
             await self.http.aclose()
             self._write_manifest()
-            if self.book is not None:
-                self.book.close()
+            self._save_book(close=True)
         result = self._result()
         if announce:
             self.emit(Event("finish", data=result_data(result)))
@@ -269,8 +271,30 @@ class _Engine(Submitting):
         # (the first one still running).
         while True:
             await anyio.sleep(_FLUSH_S)
+            self._save_book()  # each engine has its account's book
             if self._lead():
                 self.journal.flush()
+
+    def _save_book(self, *, close: bool = False) -> None:
+        """Write the charges the price book kept since the last flush. A book that cannot be
+        written costs only the learning: one warning, and the run goes on without it."""
+        if self.book is None:
+            return
+        import sqlite3
+
+        try:
+            if close:
+                self.book.close()
+            else:
+                self.book.flush()
+        except sqlite3.Error as e:
+            self.emit(Event("warning", data={"message": f"price book: {e}"}))
+            with contextlib.suppress(sqlite3.Error):
+                self.book.close()
+        else:
+            if not close:
+                return
+        self.book = None
 
     async def _manifest_loop(self) -> None:
         while True:
