@@ -10,6 +10,11 @@ last 2026-11-30``.
 A class's learned price is the *highest* charge recorded for it: the book serves budgets, and
 a budget must hold. Each charge is kept (one row per job attempt, so recording a charge twice,
 after a crash for instance, does not count it twice).
+
+Charges are written in batches: :meth:`PriceBook.record` keeps the row, :meth:`PriceBook.flush`
+(which a run calls with its journal's flush) and :meth:`PriceBook.close` write every kept row
+in one transaction. A killed run loses at most its last batch of lessons, never a charge: the
+journal holds those.
 """
 
 from __future__ import annotations
@@ -55,12 +60,31 @@ class PriceBook:
 
     def __init__(self, path: Path | str | None = None) -> None:
         self._conn = account_store.connect(path)
+        self._kept: list[tuple[str, str, str, int, str, float]] = []
         for statement in _SCHEMA:
             self._conn.execute(statement)
 
     def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
+        """Write the rows kept, then close the connection (closed even if the write fails)."""
+        try:
+            self.flush()
+        finally:
+            self._conn.close()
+
+    def flush(self) -> None:
+        """Write every row :meth:`record` kept, in one transaction (``sqlite3.Error`` if the
+        database refuses them: they stay kept, for the next flush)."""
+        if not self._kept:
+            return
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "INSERT INTO price_book (account, price_class, unit, amount_micros, job, "
+                "charged_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account, price_class, job) "
+                "DO UPDATE SET unit = excluded.unit, amount_micros = excluded.amount_micros",
+                self._kept,
+            )
+        self._kept.clear()
 
     def __enter__(self) -> PriceBook:
         return self
@@ -71,14 +95,10 @@ class PriceBook:
     def record(
         self, account: str, price_class: str, cost: Cost, job: str, at: float | None = None
     ) -> None:
-        """Record that ``job`` (a job key and attempt, say) of ``price_class`` cost ``cost``."""
-        micros = to_micros(cost.amount)
-        self._conn.execute(
-            "INSERT INTO price_book (account, price_class, unit, amount_micros, job, charged_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account, price_class, job) DO UPDATE SET "
-            "unit = excluded.unit, amount_micros = excluded.amount_micros",
-            (account, price_class, cost.unit, micros, job, time.time() if at is None else at),
-        )
+        """Record that ``job`` (a job key and attempt, say) of ``price_class`` cost ``cost``
+        (kept until the next :meth:`flush`; :meth:`lookup` and :meth:`unit_of` see it)."""
+        at = time.time() if at is None else at
+        self._kept.append((account, price_class, cost.unit, to_micros(cost.amount), job, at))
 
     def lookup(
         self, classes: Iterable[str], *, account: str | None, unit: Unit | None = None
@@ -92,6 +112,7 @@ class PriceBook:
         wanted = set(classes)
         if not wanted:
             return {}
+        self.flush()
         query = (
             "SELECT price_class, unit, max(amount_micros), count(*), max(charged_at) "
             "FROM price_book WHERE (? IS NULL OR account = ?) AND (? IS NULL OR unit = ?) "
@@ -114,6 +135,7 @@ class PriceBook:
 
     def unit_of(self, account: str) -> Unit | None:
         """The unit of the account's latest recorded charge (how it is billed), if any."""
+        self.flush()
         row = self._conn.execute(
             "SELECT unit FROM price_book WHERE account = ? ORDER BY charged_at DESC LIMIT 1",
             (account,),

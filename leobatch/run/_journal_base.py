@@ -217,6 +217,13 @@ class JournalBase:
             raise JournalError(f"job {key[:12]} is not in the journal")
         return _job(rows[0])
 
+    def attempt_of(self, key: str) -> int:
+        """The number of the job's current attempt (:class:`JournalError` if not journaled)."""
+        attempt = self._scalar("SELECT attempt FROM jobs WHERE key = ?", (key,))
+        if attempt is None:
+            raise JournalError(f"job {key[:12]} is not in the journal")
+        return int(attempt)
+
     def jobs(self) -> tuple[JobState, ...]:
         """Every journaled job, in the order they were first journaled."""
         return tuple(map(_job, self._query(f"SELECT {self._job_columns} FROM jobs ORDER BY rowid")))

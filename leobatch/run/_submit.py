@@ -205,18 +205,12 @@ class Submitting(Tracking):
                                                                  "unit": cost.unit}))  # fmt: skip
 
     def _record_price(self, job: Job, cost: Cost) -> None:
-        """Teach the account's price book what ``job``'s class costs (one row per attempt).
-
-        A price book that cannot be written costs only the learning: the run goes on."""
+        """Teach the account's price book what ``job``'s class costs (one row per attempt;
+        written with the journal's flush, see ``_Engine._save_book``)."""
         if self.book is None:
             return
-        import sqlite3
-
-        try:
-            attempt = self.journal.job(job.key).attempt
-            self.book.record(self.account, _unknown_class(job), cost, f"{job.key}:{attempt}")
-        except sqlite3.Error as e:
-            self.emit(Event("warning", job.key, job.stage, {"message": f"price book: {e}"}))
+        attempt = self.journal.attempt_of(job.key)
+        self.book.record(self.account, _unknown_class(job), cost, f"{job.key}:{attempt}")
 
     async def _submit(self, job: Job) -> None:
         try:
@@ -327,7 +321,7 @@ class Submitting(Tracking):
         self.journal.mark_submitted(job.key, created.id, credits, cost)
         self.reserved.pop(job.key, None)
         if cost is None and job.key in self.estimated_charge:
-            attempt = self.journal.job(job.key).attempt
+            attempt = self.journal.attempt_of(job.key)
             self.unsettled.setdefault((self.unit, _unknown_class(job)), []).append(
                 (job.key, attempt)
             )

@@ -200,37 +200,46 @@ async def _stream_into(
     try:
         digest = hashlib.sha256()
         received = 0
-        kept: list[bytes] = []  # small bodies stay in memory too, to verify without a re-read
+        # An image body stays in memory while it is small: verified, labelled and written
+        # once from there. A bigger one, or a video (PyAV reads a file), streams to the disk.
+        kept: list[bytes] | None = [] if media == "image" else None
         with os.fdopen(fd, "w+b") as out:
             async for chunk in response.aiter_bytes(_CHUNK):
                 digest.update(chunk)
-                _write(out, chunk, dest)
                 received += len(chunk)
-                if received <= _INLINE_VERIFY_BYTES:
-                    kept.append(chunk)
+                if kept is None:
+                    _write(out, chunk, dest)
+                    continue
+                kept.append(chunk)
+                if received > _INLINE_VERIFY_BYTES:
+                    for piece in kept:
+                        _write(out, piece, dest)
+                    kept = None
             _check_length(response, received)
             sha256 = digest.hexdigest()
             if expected is not None and sha256 != expected:
                 raise _Retry(f"sha256 {sha256[:12]} differs from the journaled {expected[:12]}")
-            body: bytes | None = None
-            if media == "image" and received <= _INLINE_VERIFY_BYTES:
+            written = (sha256, received)
+            if kept is not None:
                 body = b"".join(kept)
                 media_type = verify_image(io.BytesIO(body))
+                # Labelled after verification: what is verified is what the CDN served.
+                labelled = labelled_image(body, provenance) if provenance is not None else None
+                if labelled is not None:
+                    body = labelled
+                    written = (hashlib.sha256(body).hexdigest(), len(body))
+                _write(out, body, dest)
             else:
                 # The very bytes that will be renamed: the open temporary file, not a path.
                 _flush(out, dest)
                 media_type = await anyio.to_thread.run_sync(verify, out, media)
-            written = (sha256, received)
-            if provenance is not None:
                 # Labelled after verification, before the rename: the file at ``dest`` is
                 # always complete, and what is verified is what the CDN served.
-                if body is not None:  # small: splicing costs less than a thread hop
-                    written = _label_image(out, body, provenance, dest) or written
-                elif media == "image":
+                if provenance is not None and media == "image":
                     written = await anyio.to_thread.run_sync(
                         _label_image_file, out, provenance, dest
                     )
-                else:
+                elif provenance is not None:
                     written = await anyio.to_thread.run_sync(
                         _label_video, folder, dest, out, provenance, parts
                     )
@@ -247,27 +256,20 @@ async def _stream_into(
     )
 
 
-def _label_image(
-    out: IO[bytes], body: bytes, provenance: Provenance, dest: Path
-) -> tuple[str, int] | None:
-    """Rewrite the open temporary file as ``body`` with ``provenance`` inside: the written
-    file's sha256 and size (``None``, the file left as served, for a format not labelled)."""
+def _label_image_file(out: IO[bytes], provenance: Provenance, dest: Path) -> tuple[str, int]:
+    """Rewrite the open temporary file (an image too big to have been kept in memory) with
+    ``provenance`` inside: the written file's sha256 and size (as served, for a format not
+    labelled)."""
+    out.seek(0)
+    body = out.read()
     labelled = labelled_image(body, provenance)
     if labelled is None:
-        return None
+        return hashlib.sha256(body).hexdigest(), len(body)
     out.seek(0)
     _write(out, labelled, dest)
     out.truncate()
     _flush(out, dest)
     return hashlib.sha256(labelled).hexdigest(), len(labelled)
-
-
-def _label_image_file(out: IO[bytes], provenance: Provenance, dest: Path) -> tuple[str, int]:
-    """:func:`_label_image` for a body too big to have been kept in memory."""
-    out.seek(0)
-    body = out.read()
-    labelled = _label_image(out, body, provenance, dest)
-    return labelled or (hashlib.sha256(body).hexdigest(), len(body))
 
 
 def _label_video(

@@ -49,3 +49,55 @@ def test_accounts_and_units_are_kept_apart(tmp_path: Path) -> None:
         assert book.unit_of("payg-acct") == "DOLLARS"
         assert book.unit_of("credits-acct") == "CREDITS"
         assert book.unit_of("nobody") is None
+
+
+def test_charges_are_written_in_one_batch_by_flush_and_by_close(tmp_path: Path) -> None:
+    """``record`` keeps the row (this book sees it at once); another connection sees it only
+    after ``flush`` (one transaction for the batch), and ``close`` writes what is left."""
+    path = tmp_path / "a.sqlite"
+    book = PriceBook(path)
+    other = PriceBook(path)
+    try:
+        book.record("acct", "c1", Cost.credits(30), "j1:1", at=DAY)
+        book.record("acct", "c1", Cost.credits(32), "j2:1", at=DAY)
+        count = "SELECT count(*) FROM price_book"
+        assert other.connection.execute(count).fetchone() == (0,)
+        book.flush()
+        assert other.connection.execute(count).fetchone() == (2,)
+        book.record("acct", "c2", Cost.credits(7), "j3:1", at=DAY)
+        assert book.lookup(["c2"], account="acct")["c2"].cost == Cost.credits(7)  # flushes
+        book.record("acct", "c3", Cost.credits(9), "j4:1", at=DAY)
+    finally:
+        book.close()
+    try:
+        assert other.lookup(["c1", "c2", "c3"], account="acct").keys() == {"c1", "c2", "c3"}
+    finally:
+        other.close()
+
+
+def test_a_batch_the_database_refuses_stays_kept(tmp_path: Path) -> None:
+    """While another connection holds the write lock, ``flush`` raises and loses nothing: the
+    next flush writes the batch."""
+    import sqlite3
+
+    from leobatch import account_store
+
+    path = tmp_path / "a.sqlite"
+    with PriceBook(path) as book:
+        book.connection.execute("PRAGMA busy_timeout=50")
+        book.record("acct", "c1", Cost.credits(30), "j1:1", at=DAY)
+        holder = account_store.connect(path)
+        try:
+            holder.execute("PRAGMA busy_timeout=50")
+            holder.execute("BEGIN IMMEDIATE")
+            try:
+                book.flush()
+            except sqlite3.OperationalError as e:
+                assert "locked" in str(e)
+            else:
+                raise AssertionError("flush wrote through another connection's write lock")
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        book.flush()
+        assert book.connection.execute("SELECT count(*) FROM price_book").fetchone() == (1,)
