@@ -244,3 +244,35 @@ def test_a_price_in_the_other_unit_never_passes_a_credits_budget(
     stats = emu.stats()
     assert stats["credits_net"] <= 100
     assert stats["creates"] == 3  # the three shots (13 credits each); no cut-out
+
+
+def test_a_price_book_that_refuses_the_charges_costs_the_learning_not_the_run(
+    tmp_path: Path, make_emulator: Callable[..., EmulatorHandle]
+) -> None:
+    """The account database refuses every price-book row (a trigger): the run still renders
+    and pays for every job once, says so in one warning, and the book stays empty."""
+    import sqlite3
+
+    from leobatch import account_store
+    from leobatch.pricing.book import PriceBook
+
+    with PriceBook() as book:  # the table, in this test's own data dir
+        book.connection.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON price_book "
+            "BEGIN SELECT RAISE(ABORT, 'price book refused'); END"
+        )
+    emu = make_emulator(slots=10)
+    recipe = _recipe(tmp_path, "refused", 1)
+    ran = on_emulator(emu, "run", str(recipe), "--yes", "--allow-unknown-prices", "--json")
+    assert ran.returncode == 0, ran.stderr
+    events = _events(ran.stdout)
+    warnings = [e for e in events if e["event"] == "warning"]
+    assert len(warnings) == 1 and "price book refused" in warnings[0]["message"], warnings
+    finish = next(e for e in events if e["event"] == "finish")
+    assert finish["complete"] == 4 and finish["credits_charged"] == 2 * 400 + 2 * 800
+    assert emu.stats()["credits_net"] == 2 * 400 + 2 * 800
+    conn = sqlite3.connect(account_store.default_path())
+    try:
+        assert conn.execute("SELECT count(*) FROM price_book").fetchone() == (0,)
+    finally:
+        conn.close()
