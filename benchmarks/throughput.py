@@ -3,7 +3,8 @@
 Each contestant renders the same N single-image jobs (and downloads every image) against a fresh
 emulator subprocess with the same slots and time scale:
 
-- leobatch: `run_plan` (batched polling, slots + headroom, token buckets);
+- leobatch: `run_plan` (batched polling, slots + headroom, token buckets), on the event loop the
+  CLI runs it on (`leobatch._loop`: uvloop where installed);
 - sdk-sequential: the official SDK, create then poll every (scaled) second, one job at a time;
 - sdk-semaphore: the official SDK's async API, a semaphore of `slots`, (scaled) 1 s polling.
 
@@ -36,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
+
+from leobatch._loop import run as run_async
 
 API_KEY = "5f0c6d3e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
 MODEL = "b24e16ff-06e3-43eb-8d33-4416c2d75876"  # Leonardo Lightning XL
@@ -180,7 +182,7 @@ def leobatch_contestant(n: int, slots: int, time_scale: float) -> Figures:
                     timing["cpu"] = _since(cpu0)
 
         timing: dict[str, Any] = {}
-        anyio.run(go)
+        run_async(go)
         return Figures("leobatch", n, timing["wall"], timing["cpu"], stats(origin))
 
 
@@ -217,7 +219,7 @@ def accounts_makespan(n: int, slots: int, time_scale: float, accounts: int) -> d
                 for client in clients:
                     await client.aclose()
 
-        anyio.run(go)
+        run_async(go)
         per = [stats(o) for o in origins]
     return {
         "accounts": accounts,
@@ -272,7 +274,7 @@ def pipeline_first_output(n: int, slots: int, time_scale: float) -> dict[str, An
                         on_event=lambda e: seen.append((time.perf_counter(), e)),
                     )
 
-        anyio.run(go)
+        run_async(go)
     submitted = {e.job: t for t, e in seen if e.type == "submitted"}
     shots = sorted(
         t - submitted[e.job] for t, e in seen if e.type == "complete" and e.stage == "shot"

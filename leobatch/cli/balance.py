@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import anyio
 import click
 
+from leobatch._loop import run as run_async
 from leobatch.api.client import Account
 from leobatch.cli._accounts import keys_option
 from leobatch.cli._emulated import emulator_option
@@ -72,7 +72,7 @@ def command(as_json: bool, emulator: bool, keys_file: Path | None) -> None:
     Reads LEONARDO_API_KEY and LEONARDO_API_BASE_URL, unless --emulator is given. With several
     keys (LEONARDO_API_KEYS or --keys), each account in turn (--json: {"accounts": [...]}).
     """
-    accounts = anyio.run(_fetch, emulator, keys_file)
+    accounts = run_async(_fetch, emulator, keys_file)
     if len(accounts) == 1:
         if as_json:
             click.echo(json.dumps(account_json(accounts[0]), sort_keys=True))

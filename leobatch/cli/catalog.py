@@ -174,9 +174,9 @@ def command(table: str | None, as_json: bool, live: bool, emulator: bool) -> Non
     if live:
         if table not in ("models", "elements"):
             raise click.UsageError("--live lists 'models' or 'elements'")
-        import anyio
+        from leobatch._loop import run as run_async
 
-        headers, rows, missing, failed = anyio.run(_live_rows, table, emulator)
+        headers, rows, missing, failed = run_async(_live_rows, table, emulator)
         if as_json:
             click.echo(json.dumps([dict(zip(headers, r, strict=True)) for r in rows], indent=2))
         elif sys.stdout.isatty():

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import click
 
+from leobatch._loop import run as run_async
 from leobatch.cli._errors import EXIT_OK
 from leobatch.cli._options import is_quiet, max_jobs_option
 from leobatch.cli._select import select_plan, selection_of, selection_options
@@ -148,7 +149,7 @@ def _clean_one(
         return
     if remote:
         require_key()
-    others = anyio.run(_other_uploads, out_dir) if remote else ({}, None)
+    others = run_async(_other_uploads, out_dir) if remote else ({}, None)
     try:
         journal = Journal.open_readonly(out_dir) if dry_run else Journal.open(out_dir)
     except LockedError as e:
@@ -224,7 +225,7 @@ def _apply(journal: Journal, clean: CleanPlan, *, remote: bool, account: str | N
 
     done = Cleaned()
     if remote:
-        done = anyio.run(_remote, journal, clean, account)
+        done = run_async(_remote, journal, clean, account)
     local = apply_local(journal, clean)
     for (target, status), n in local.counts.items():
         done.counts[(target, status)] = n

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import click
 
+from leobatch._loop import run as run_async
 from leobatch.cli._emulated import Endpoint, api_endpoint, emulator_option, open_client
 from leobatch.cli._options import is_quiet
 
@@ -60,7 +61,7 @@ def command(
     LEONARDO_API_BASE_URL, unless --emulator is given.
     """
     with api_endpoint(emulator) as endpoint:
-        data = anyio.run(_history, endpoint, recipe, since, limit)
+        data = run_async(_history, endpoint, recipe, since, limit)
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
     elif not is_quiet():

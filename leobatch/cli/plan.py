@@ -9,9 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import click
 
+from leobatch._loop import run as run_async
 from leobatch.cli._accounts import keys_option
 from leobatch.cli._emulated import emulator_option, has_key
 from leobatch.cli._errors import EXIT_OK, EXIT_USAGE
@@ -69,7 +69,7 @@ def price(
     several = bool(keys_from(keys_file))
     if not emulator and not has_key() and not several:
         return Priced(_published_only(price_offline(plan)), None, NO_KEY_NOTE)
-    return anyio.run(_price_online, plan, refresh, emulator, keys_file)
+    return run_async(_price_online, plan, refresh, emulator, keys_file)
 
 
 async def _price_online(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 import click
 
+from leobatch._loop import run as run_async
 from leobatch.cli._accounts import (
     AccountRow,
     account_lines,
@@ -159,7 +160,7 @@ def command(
     # SIGTERM is Ctrl-C from here on: until the run's own watcher takes over, it interrupts.
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return anyio.run(_watched, args)
+        return run_async(_watched, args)
     except BaseException as raised:
         if json_lines:
             _error_event(raised)

@@ -44,6 +44,10 @@ def uvicorn_config(state: EmulatorState, log_level: str = "warning") -> uvicorn.
         access_log=False,
         lifespan="on",
         http="h11",
+        # The standard library's loop, not uvloop even where it is installed (uvicorn's
+        # "auto"): the emulator's timing and fault behaviour stay those its tests were written
+        # against, whatever the client runs on.
+        loop="asyncio",
         timeout_graceful_shutdown=1,
         backlog=1024,
     )
