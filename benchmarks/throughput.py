@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import socket
 import subprocess
@@ -417,6 +418,10 @@ def main() -> None:
     parser.add_argument("--pipeline-only", action="store_true",
                         help="only the pipeline time to the first final output")  # fmt: skip
     args = parser.parse_args()
+    # The emulators' accounts are fake: their charges and journals go to a data dir of this
+    # run's own, not into the user's account database (price book, journal registry).
+    data_dir = tempfile.TemporaryDirectory(prefix="leobatch-bench-data-")
+    os.environ["LEOBATCH_DATA_DIR"] = data_dir.name
     if args.pipeline_only:
         for _ in range(max(1, args.repeat)):
             figure = pipeline_first_output(args.pipeline_roots, args.slots, args.time_scale)
