@@ -96,6 +96,7 @@ class ManifestWriter:
         self._lines: dict[str, str] = {}
         self._figures: dict[str, _Figures] = {}
         self._clean: dict[str, Any] = {}
+        self.size = 0  # characters in the last manifest written
         for job in _ordered(plan):  # until the journal says otherwise, every job is planned
             self._set(job, None, ())
 
@@ -121,7 +122,9 @@ class ManifestWriter:
     def write(self, journal: Journal) -> None:
         """Refresh from ``journal`` and rewrite the manifest file atomically."""
         self.refresh(journal)
-        _write_text(self.path, self.text())
+        text = self.text()
+        _write_text(self.path, text)
+        self.size = len(text)
 
     def _set(self, job: Job, state: JobState | None, outputs: tuple[OutputState, ...]) -> None:
         entry = _entry(job, state, outputs, self.credits, self._prefix, self.usd)

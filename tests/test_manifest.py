@@ -291,3 +291,23 @@ def test_ten_thousand_jobs_build_and_write_fast(tmp_path: Path) -> None:
 def _fields(plan: Plan) -> dict[str, Any]:
     """A plan's fields as keyword arguments."""
     return {name: getattr(plan, name) for name in Plan.__dataclass_fields__}
+
+
+def test_a_big_manifest_is_rewritten_less_often_during_a_run(tmp_path: Path) -> None:
+    """The writer knows the size it wrote; the run waits the configured interval between
+    rewrites of a small manifest, and 4 s per MiB for a big one (a 10,000-job manifest, about
+    7.8 MB, every 30 s or so, not every second)."""
+    from leobatch.run.engine import manifest_wait
+
+    plan = make_plan(tmp_path)
+    writer = ManifestWriter(plan, credits=CREDITS)
+    with Journal.open(plan.output_dir) as journal:
+        journal.ensure_jobs(plan.jobs, CREDITS)
+        assert writer.size == 0
+        writer.write(journal)
+    assert writer.size == len(writer.path.read_text(encoding="utf-8")) > 0
+    assert manifest_wait(1.0, writer.size) == 1.0
+    assert manifest_wait(0.25, 0) == 0.25
+    assert manifest_wait(1.0, 200_000) == 1.0  # about 250 jobs
+    assert manifest_wait(1.0, 7_759_441) == pytest.approx(29.6, abs=0.1)  # 10,000 jobs
+    assert manifest_wait(1.0, 100 * 2**20) == 400.0
