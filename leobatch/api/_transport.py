@@ -28,8 +28,9 @@ _URL_CACHE = 64
 # a listing per poll); its bursts (the first fill: twice the slots) open more, and those are
 # closed as they go idle instead of lingering for the keep-alive expiry. Each idle connection
 # costs every request and every response a check in httpcore's pool (about 15 us through
-# anyio): with httpx's default of 20, a 10-slot run kept about 12 idle and spent about 1 ms of
-# CPU per job on them; with 8, the benchmark's CPU per job fell by 1.0 ms (benchmarks/README).
+# anyio): with httpx's default of 20, a 10-slot run kept about 12 idle (14,600 checks per 240
+# jobs); with 8, 8,600 checks, and the benchmark's CPU per job fell from a median of 10.56 to
+# 9.54 ms (alternated runs; benchmarks/README, 2026-12-01 evening).
 _KEEPALIVE = 8
 T = TypeVar("T")
 

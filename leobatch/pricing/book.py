@@ -64,11 +64,14 @@ class PriceBook:
         for statement in _SCHEMA:
             self._conn.execute(statement)
 
-    def close(self) -> None:
-        """Write the rows kept, then close the connection (closed even if the write fails)."""
+    def close(self, *, write: bool = True) -> None:
+        """Write the rows kept (unless ``write`` is false: they are dropped), then close the
+        connection (closed even if the write fails)."""
         try:
-            self.flush()
+            if write:
+                self.flush()
         finally:
+            self._kept.clear()
             self._conn.close()
 
     def flush(self) -> None:

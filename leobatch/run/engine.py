@@ -13,7 +13,6 @@ The parts live in layers: ``_state`` (bookkeeping), ``_fetch`` (downloads), ``_t
 
 from __future__ import annotations
 
-import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 from decimal import Decimal
@@ -277,25 +276,22 @@ class _Engine(Submitting):
                 self.journal.flush()
 
     def _save_book(self, *, close: bool = False) -> None:
-        """Write the charges the price book kept since the last flush. A book that cannot be
-        written costs only the learning: one warning, and the run goes on without it."""
+        """Write the charges the price book kept since the last flush (and close it, with
+        ``close``). A book that cannot be written costs only the learning: one warning, and
+        the run goes on without it."""
         if self.book is None:
             return
         import sqlite3
 
+        book = self.book
         try:
-            if close:
-                self.book.close()
-            else:
-                self.book.flush()
+            book.flush()
         except sqlite3.Error as e:
             self.emit(Event("warning", data={"message": f"price book: {e}"}))
-            with contextlib.suppress(sqlite3.Error):
-                self.book.close()
-        else:
-            if not close:
-                return
-        self.book = None
+            close = True
+        if close:
+            self.book = None
+            book.close(write=False)
 
     async def _manifest_loop(self) -> None:
         while True:
